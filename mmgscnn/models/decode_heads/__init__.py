@@ -1,0 +1,3 @@
+from .gated_shape_head import GatedShapeHead
+
+__all__ = ['GatedShapeHead']

@@ -1,0 +1,244 @@
+"""Decode head that adds Gated-SCNN's shape stream to any mmseg decode head."""
+import copy
+from typing import List
+
+import torch
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from ..utils.boundary import label_boundaries
+from ..utils.boundary_fusion import build_boundary_fusion
+
+_OWN_PREFIXES = ('decoder.', 'shape_stream.', 'fusion.')
+
+
+def _build_optional(cfg, key):
+    if cfg is None:
+        return None
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise ValueError(f'GatedShapeHead.{key} must be a loss config dict with a '
+                         f"'type' (or None to disable it), got {cfg!r}")
+    return MODELS.build(cfg)
+
+
+@MODELS.register_module()
+class GatedShapeHead(BaseModule):
+    """Wraps a registered mmseg decode head and adds the shape stream.
+
+    The wrapped head (``decoder``) runs unchanged on the backbone features;
+    a :class:`ShapeStream` computes boundary logits from the same features and
+    the image, and its fused boundary map enters the decoder: as an extra
+    ASPP branch for ASPP-family heads (the paper), or joined to the features
+    before the classifier for every other head (see
+    :mod:`mmgscnn.models.utils.boundary_fusion`).
+
+    ``forward``/``predict`` return segmentation logits exactly like the
+    wrapped head, so mmseg's whole/slide inference, TTA and inferencer work
+    unchanged. ``loss`` returns the decoder's own losses (its ``loss_decode``,
+    e.g. ``loss_ce``, and ``acc_seg``) plus ``loss_boundary``,
+    ``loss_attention`` and ``loss_dualtask``.
+
+    The image reaches the head through :class:`GSCNNEncoderDecoder`, which
+    attaches it to the feature list.
+
+    Args:
+        decoder: config of any registered decode head (``SepASPPHead``...
+            i.e. ``DepthwiseSeparableASPPHead``, ``PSPHead``, ``FCNHead``,
+            ``UPerHead``, ...). Its ``num_classes``, ``ignore_index``,
+            ``align_corners`` and ``loss_decode`` are the segmentation's.
+        shape_stream: :class:`ShapeStream` kwargs; ``in_channels`` is
+            required. ``norm_cfg`` and ``align_corners`` default to the
+            decoder's.
+        fusion: ``'auto'`` (default), ``'aspp'`` or ``'classifier'``.
+        fusion_channels: width of the boundary branch in the fusion.
+        loss_boundary: class-balanced boundary BCE (paper weight 20), or None.
+        loss_attention: attention loss (threshold 0.8, weight 1), or None.
+        loss_dual_task: dual-task loss (weight 1), or None.
+        boundary_target: how boundary targets are made: ``source='labels'``
+            (from ``gt_sem_seg`` on the device, ``radius`` pixels) or
+            ``source='gt_edge_map'`` (from mmseg's ``GenerateEdge`` in the
+            pipeline).
+    """
+
+    def __init__(self, decoder: dict, shape_stream: dict, fusion: str = 'auto',
+                 fusion_channels: int = 64,
+                 loss_boundary=dict(type='BoundaryBCELoss', loss_weight=20.0),
+                 loss_attention=dict(type='BoundaryAttentionLoss', threshold=0.8,
+                                     loss_weight=1.0),
+                 loss_dual_task=dict(type='DualTaskLoss', loss_weight=1.0),
+                 boundary_target=dict(source='labels', radius=1),
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        self.decoder = self._build_decoder(decoder)
+        stream_cfg = dict(shape_stream or {})
+        if 'in_channels' not in stream_cfg:
+            raise ValueError(
+                'GatedShapeHead.shape_stream.in_channels is required: the channels '
+                'of every feature level the backbone gives, e.g. [256, 512, 1024, '
+                '2048] for a ResNet-50/101')
+        stream_cfg.setdefault('type', 'ShapeStream')
+        stream_cfg.setdefault('norm_cfg', self.decoder.norm_cfg)
+        stream_cfg.setdefault('align_corners', self.decoder.align_corners)
+        self.shape_stream = MODELS.build(stream_cfg)
+        self.fusion = build_boundary_fusion(self.decoder, fusion, fusion_channels)
+
+        self.loss_boundary = _build_optional(loss_boundary, 'loss_boundary')
+        self.loss_attention = _build_optional(loss_attention, 'loss_attention')
+        self.loss_dual_task = _build_optional(loss_dual_task, 'loss_dual_task')
+        target = dict(source='labels', radius=1)
+        target.update(boundary_target or {})
+        if target['source'] not in ('labels', 'gt_edge_map'):
+            raise ValueError("GatedShapeHead.boundary_target.source must be 'labels' or "
+                             f"'gt_edge_map', got {target['source']!r}")
+        self.boundary_target = target
+        # Set by GSCNNEncoderDecoder.predict: predict() then appends the
+        # boundary logits as one more channel.
+        self.append_boundary = False
+
+    @staticmethod
+    def _build_decoder(cfg):
+        if not isinstance(cfg, dict) or 'type' not in cfg:
+            raise ValueError('GatedShapeHead.decoder must be the config dict of an mmseg '
+                             f"decode head, with a 'type', got {cfg!r}")
+        if isinstance(cfg['type'], str) and MODELS.get(cfg['type']) is None:
+            raise KeyError(
+                f"GatedShapeHead.decoder.type={cfg['type']!r} is not a registered "
+                f"decode head; use one of mmseg's heads, e.g. "
+                f"'DepthwiseSeparableASPPHead', 'PSPHead', 'FCNHead', 'UPerHead'")
+        if cfg['type'] == 'GatedShapeHead':
+            raise ValueError('GatedShapeHead.decoder cannot be another GatedShapeHead')
+        return MODELS.build(copy.deepcopy(cfg))
+
+    # The attributes mmseg's segmentors read from their decode head.
+    @property
+    def num_classes(self) -> int:
+        return self.decoder.num_classes
+
+    @property
+    def out_channels(self) -> int:
+        return self.decoder.out_channels
+
+    @property
+    def align_corners(self) -> bool:
+        return self.decoder.align_corners
+
+    @property
+    def ignore_index(self) -> int:
+        return self.decoder.ignore_index
+
+    @property
+    def threshold(self):
+        return self.decoder.threshold
+
+    def check_inputs(self, inputs: List[Tensor]) -> None:
+        """Validate the feature levels against the config (build-time probe)."""
+        self.shape_stream.check_inputs(inputs)
+
+    def forward_with_boundary(self, inputs: List[Tensor]) -> tuple:
+        """Features (with ``.image``) -> (seg logits (N, K, h, w) like the
+        decoder's, boundary logits (N, 1, H/stride, W/stride))."""
+        image = getattr(inputs, 'image', None)
+        if image is None:
+            raise RuntimeError(
+                "GatedShapeHead needs the input image: use model type "
+                "'GSCNNEncoderDecoder' (model=dict(type='GSCNNEncoderDecoder', ...)) "
+                "instead of 'EncoderDecoder'")
+        boundary_logits, fused = self.shape_stream(inputs, image)
+        with self.fusion.attached(fused):
+            seg_logits = self.decoder(inputs)
+        return seg_logits, boundary_logits
+
+    def forward(self, inputs: List[Tensor]) -> Tensor:
+        return self.forward_with_boundary(inputs)[0]
+
+    def predict(self, inputs, batch_img_metas: List[dict], test_cfg) -> Tensor:
+        seg_logits, boundary_logits = self.forward_with_boundary(inputs)
+        seg_logits = self.decoder.predict_by_feat(seg_logits, batch_img_metas)
+        if not self.append_boundary:
+            return seg_logits
+        boundary_logits = resize(boundary_logits, size=seg_logits.shape[-2:],
+                                 mode='bilinear', align_corners=self.align_corners)
+        return torch.cat([seg_logits, boundary_logits.to(seg_logits.dtype)], dim=1)
+
+    def loss(self, inputs, batch_data_samples, train_cfg) -> dict:
+        seg_logits, boundary_logits = self.forward_with_boundary(inputs)
+        return self.loss_by_feat(seg_logits, boundary_logits, batch_data_samples)
+
+    def boundary_targets(self, seg_label: Tensor, batch_data_samples) -> tuple:
+        """(N, H, W) labels -> boundary target and valid mask, (N, 1, H, W)."""
+        if self.boundary_target['source'] == 'labels':
+            return label_boundaries(seg_label, self.ignore_index,
+                                    self.boundary_target['radius'])
+        if not all('gt_edge_map' in ds for ds in batch_data_samples):
+            raise KeyError(
+                "GatedShapeHead.boundary_target.source='gt_edge_map' but the data "
+                "samples have no gt_edge_map: add dict(type='GenerateEdge') to the "
+                "train pipeline before PackSegInputs, or use source='labels'")
+        edge = torch.stack([ds.gt_edge_map.data for ds in batch_data_samples])
+        valid = (seg_label != self.ignore_index).unsqueeze(1)
+        return (edge > 0).to(torch.float32) * valid, valid
+
+    def loss_by_feat(self, seg_logits: Tensor, boundary_logits: Tensor,
+                     batch_data_samples) -> dict:
+        losses = self.decoder.loss_by_feat(seg_logits, batch_data_samples)
+        seg_label = self.decoder._stack_batch_gt(batch_data_samples).squeeze(1)
+        size = seg_label.shape[-2:]
+        if boundary_logits.shape[-2:] != size:
+            boundary_logits = resize(boundary_logits, size=size, mode='bilinear',
+                                     align_corners=self.align_corners)
+        if self.loss_boundary is not None:
+            target, valid = self.boundary_targets(seg_label, batch_data_samples)
+            losses[self.loss_boundary.loss_name] = self.loss_boundary(
+                boundary_logits, target, valid)
+        if self.loss_attention is None and self.loss_dual_task is None:
+            return losses
+        seg_logits = resize(seg_logits, size=size, mode='bilinear',
+                            align_corners=self.align_corners)
+        if self.loss_attention is not None:
+            losses[self.loss_attention.loss_name] = self.loss_attention(
+                seg_logits, seg_label, ignore_index=self.ignore_index,
+                boundary_logits=boundary_logits)
+        if self.loss_dual_task is not None:
+            losses[self.loss_dual_task.loss_name] = self.loss_dual_task(
+                seg_logits, seg_label, ignore_index=self.ignore_index)
+        return losses
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        """Accept a plain model's checkpoint (``load_from`` a baseline).
+
+        A plain decode head keeps its parameters right under ``prefix``; here
+        they live under ``prefix + 'decoder.'``. Such keys are moved there. An
+        ASPP bottleneck that has fewer input channels than ours (no boundary
+        branch) is loaded into the leading input channels and the boundary
+        branch's channels are zeroed, so the loaded model starts from the
+        baseline's ASPP output. Missing keys (the shape stream, the fusion)
+        are then reported by the loader as usual.
+        """
+        moved = [k for k in state_dict
+                 if k.startswith(prefix) and not k[len(prefix):].startswith(_OWN_PREFIXES)]
+        for key in moved:
+            state_dict[prefix + 'decoder.' + key[len(prefix):]] = state_dict.pop(key)
+        if moved:
+            print_log(f'GatedShapeHead: loaded a plain decode head checkpoint '
+                      f'({len(moved)} tensors moved under {prefix}decoder.)',
+                      logger='current')
+        own = self.state_dict(prefix=prefix)
+        for key, value in list(state_dict.items()):
+            mine = own.get(key)
+            if (mine is not None and value.dim() == 4 and mine.dim() == 4
+                    and value.shape[1] < mine.shape[1]
+                    and value.shape[0] == mine.shape[0]
+                    and value.shape[2:] == mine.shape[2:]
+                    and key.startswith(prefix + 'decoder.bottleneck.')):
+                widened = torch.zeros_like(mine)
+                widened[:, :value.shape[1]] = value
+                state_dict[key] = widened
+                print_log(f'GatedShapeHead: {key} widened from {value.shape[1]} to '
+                          f'{mine.shape[1]} input channels (boundary branch zeroed)',
+                          logger='current')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)

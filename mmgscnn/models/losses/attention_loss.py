@@ -1,0 +1,72 @@
+"""Segmentation loss restricted to boundary pixels (Gated-SCNN's attention loss)."""
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from mmseg.models.losses import cross_entropy
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from ..utils.boundary import label_boundaries
+
+
+@MODELS.register_module()
+class BoundaryAttentionLoss(nn.Module):
+    """Cross-entropy of the segmentation on boundary pixels only.
+
+    Inside :class:`GatedShapeHead` the boundary pixels are those where the
+    shape stream's boundary probability exceeds ``threshold`` (paper: 0.8);
+    the mask carries no gradient. Used on its own as a ``loss_decode`` entry
+    of any decode head, where no boundary map exists, the pixels within
+    ``radius`` of a ground-truth boundary are used instead.
+
+    The loss is the mean cross-entropy over the selected, non-ignored pixels,
+    and exactly 0 (with a valid, zero gradient) when none is selected.
+
+    Args:
+        threshold: boundary probability above which a pixel is selected.
+        radius: ground-truth boundary radius when no boundary map is given.
+        loss_weight: factor on the loss.
+        loss_name: key in the loss dict, must start with ``loss_``.
+
+    Forward: seg_logits (N, C, H, W), seg_label (N, H, W); optional
+    ``weight`` (N, H, W) per-pixel weights (mmseg's sampler),
+    ``ignore_index``, and ``boundary_logits`` (N, 1, h, w), resized to the
+    label size when needed -> scalar.
+    """
+
+    def __init__(self, threshold: float = 0.8, radius: int = 1,
+                 loss_weight: float = 1.0, loss_name: str = 'loss_attention'):
+        super().__init__()
+        if not loss_name.startswith('loss_'):
+            raise ValueError(f"loss_name must start with 'loss_', got {loss_name!r}")
+        self.threshold = threshold
+        self.radius = radius
+        self.loss_weight = loss_weight
+        self._loss_name = loss_name
+
+    def forward(self, seg_logits: Tensor, seg_label: Tensor, weight: Tensor = None,
+                ignore_index: int = 255, boundary_logits: Tensor = None,
+                **kwargs) -> Tensor:
+        if seg_logits.shape[-2:] != seg_label.shape[-2:]:
+            seg_logits = resize(seg_logits, size=seg_label.shape[-2:], mode='bilinear',
+                                align_corners=False)
+        with torch.no_grad():
+            if boundary_logits is None:
+                selected = label_boundaries(seg_label, ignore_index, self.radius)[0][:, 0]
+            else:
+                if boundary_logits.shape[-2:] != seg_label.shape[-2:]:
+                    boundary_logits = resize(boundary_logits, size=seg_label.shape[-2:],
+                                             mode='bilinear', align_corners=False)
+                selected = (torch.sigmoid(boundary_logits.float()) > self.threshold)[:, 0]
+            selected = selected & (seg_label != ignore_index)
+            pixel_weight = selected.float()
+            if weight is not None:
+                pixel_weight = pixel_weight * weight
+            count = selected.sum().float()
+        loss = cross_entropy(seg_logits.float(), seg_label, weight=pixel_weight,
+                             reduction='none', ignore_index=ignore_index)
+        return self.loss_weight * loss.sum() / count.clamp(min=1.0)
+
+    @property
+    def loss_name(self) -> str:
+        return self._loss_name

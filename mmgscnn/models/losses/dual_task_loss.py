@@ -1,0 +1,117 @@
+"""Dual-task loss of Gated-SCNN: boundaries of the predicted segmentation
+against boundaries of the ground truth."""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from ..utils.image_gradient import gaussian_blur, sobel
+
+
+def gumbel_softmax(logits: Tensor, tau: float, dim: int = 1, eps: float = 1e-6) -> Tensor:
+    """Soft Gumbel-softmax sample, safe from log(0): the uniform noise is
+    clamped to [eps, 1 - eps] before the double log."""
+    u = torch.rand_like(logits).clamp_(eps, 1.0 - eps)
+    return F.softmax((logits - torch.log(-torch.log(u))) / tau, dim=dim)
+
+
+@MODELS.register_module()
+class DualTaskLoss(nn.Module):
+    """Consistency between segmentation boundaries and ground-truth boundaries.
+
+    For every class k, the boundary map of a (soft) one-hot segmentation is
+    the magnitude of its spatial gradient, ``zeta_k = |grad(G * s_k)|``
+    (Sobel, divided by 4 so that a hard step gives 1, after an optional
+    Gaussian ``G``; replicate padding, so the image frame is no boundary).
+    The prediction's ``s`` is a Gumbel-softmax sample of the logits
+    (temperature ``tau``), so the loss is differentiable; the ground truth's
+    is its one-hot map. With ``d = sum_k |zeta_k - zeta_hat_k|`` per pixel,
+
+        loss = 0.5 * (mean of d over ground-truth boundary pixels
+                      + mean of d over predicted boundary pixels),
+
+    boundary pixels being those where ``sum_k zeta_k`` exceeds
+    ``boundary_threshold`` (the paper's sum over p+ on either map). Pixels
+    whose gradient window touches an ignored pixel are left out, so ignored
+    regions create no boundary and get no gradient. Computed in float32 even
+    under autocast; every denominator is clamped, so all-ignore and
+    single-class crops give 0, never NaN.
+
+    Works as a ``loss_decode`` entry of any decode head (mmseg's call
+    convention: ``loss(seg_logits, seg_label, weight=None, ignore_index=255)``;
+    logits at another resolution than the label are resized bilinearly).
+
+    Args:
+        tau: Gumbel-softmax temperature (paper: 1).
+        sigma: std of the Gaussian smoothing in pixels; 0 disables it.
+        boundary_threshold: a pixel is a boundary pixel of a map when its
+            summed boundary magnitude exceeds this.
+        loss_weight: factor on the loss (paper: 1).
+        loss_name: key in the loss dict, must start with ``loss_``.
+
+    Forward: seg_logits (N, C, h, w), seg_label (N, H, W) -> scalar.
+    """
+
+    def __init__(self, tau: float = 1.0, sigma: float = 1.0,
+                 boundary_threshold: float = 0.1, loss_weight: float = 1.0,
+                 loss_name: str = 'loss_dualtask'):
+        super().__init__()
+        if not loss_name.startswith('loss_'):
+            raise ValueError(f"loss_name must start with 'loss_', got {loss_name!r}")
+        if tau <= 0:
+            raise ValueError(f'DualTaskLoss tau must be > 0, got {tau}')
+        self.tau = tau
+        self.sigma = sigma
+        self.boundary_threshold = boundary_threshold
+        self.loss_weight = loss_weight
+        self._loss_name = loss_name
+
+    def _boundary_magnitude(self, soft_onehot: Tensor) -> Tensor:
+        """(N, C, H, W) -> per-class boundary magnitude (N, C, H, W)."""
+        gx, gy = sobel(gaussian_blur(soft_onehot, self.sigma))
+        # +eps inside the sqrt keeps the gradient finite where the map is flat
+        return torch.sqrt(gx * gx + gy * gy + 1e-12)
+
+    def _footprint(self) -> int:
+        """Half-width of the window that decides one pixel's magnitude."""
+        return 1 + (max(1, math.ceil(2 * self.sigma)) if self.sigma > 0 else 0)
+
+    def forward(self, seg_logits: Tensor, seg_label: Tensor, weight: Tensor = None,
+                ignore_index: int = 255, **kwargs) -> Tensor:
+        if seg_logits.dim() != 4 or seg_label.dim() != 3:
+            raise ValueError(f'DualTaskLoss expects seg_logits (N, C, H, W) and seg_label '
+                             f'(N, H, W), got {tuple(seg_logits.shape)} and '
+                             f'{tuple(seg_label.shape)}')
+        with torch.autocast(device_type=seg_logits.device.type, enabled=False):
+            logits = seg_logits.float()
+            if logits.shape[-2:] != seg_label.shape[-2:]:
+                logits = resize(logits, size=seg_label.shape[-2:], mode='bilinear',
+                                align_corners=False)
+            valid = seg_label != ignore_index
+            index = torch.where(valid, seg_label, 0).long().unsqueeze(1)
+            onehot = torch.zeros_like(logits).scatter_(1, index, 1.0)
+
+            zeta_gt = self._boundary_magnitude(onehot)
+            zeta_pred = self._boundary_magnitude(gumbel_softmax(logits, self.tau))
+            # Leave out pixels whose window sees an ignored pixel.
+            r = self._footprint()
+            near_ignore = F.max_pool2d((~valid).float().unsqueeze(1), 2 * r + 1, 1, r)
+            keep = (near_ignore[:, 0] == 0).float()
+            if weight is not None:
+                keep = keep * weight.float()
+
+            d = (zeta_pred - zeta_gt).abs().sum(dim=1)  # (N, H, W)
+            thr = self.boundary_threshold
+            on_gt = (zeta_gt.sum(dim=1) > thr).float() * keep
+            on_pred = (zeta_pred.detach().sum(dim=1) > thr).float() * keep
+            loss_gt = (d * on_gt).sum() / on_gt.sum().clamp(min=1.0)
+            loss_pred = (d * on_pred).sum() / on_pred.sum().clamp(min=1.0)
+            return self.loss_weight * 0.5 * (loss_gt + loss_pred)
+
+    @property
+    def loss_name(self) -> str:
+        return self._loss_name

@@ -1,0 +1,3 @@
+from .checkpoint_compat import patch_mmengine_checkpoint_loading
+
+__all__ = ['patch_mmengine_checkpoint_loading']
