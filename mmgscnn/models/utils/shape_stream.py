@@ -75,7 +75,8 @@ class ShapeStream(BaseModule):
                                           conv_cfg=conv_cfg, norm_cfg=norm_cfg))
             self.reduces.append(ConvModule(c_in, c_out, 1, conv_cfg=conv_cfg,
                                            norm_cfg=None, act_cfg=None))
-            self.gate_convs.append(ConvModule(self.in_channels[level], 1, 1,
+            # no bias: the GCL normalises its input, which would cancel it
+            self.gate_convs.append(ConvModule(self.in_channels[level], 1, 1, bias=False,
                                               conv_cfg=conv_cfg, norm_cfg=None,
                                               act_cfg=None))
             self.gates.append(GatedSpatialConv(c_out, c_out, gcl_kernel_size,
