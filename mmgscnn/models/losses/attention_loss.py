@@ -7,6 +7,7 @@ from mmseg.models.losses import cross_entropy
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from ..utils.boundary import label_boundaries
+from .utils import upcast
 
 
 @MODELS.register_module()
@@ -52,18 +53,18 @@ class BoundaryAttentionLoss(nn.Module):
                                 align_corners=False)
         with torch.no_grad():
             if boundary_logits is None:
-                selected = label_boundaries(seg_label, ignore_index, self.radius)[0][:, 0]
+                selected = label_boundaries(seg_label, ignore_index, self.radius)[0][:, 0] > 0
             else:
                 if boundary_logits.shape[-2:] != seg_label.shape[-2:]:
                     boundary_logits = resize(boundary_logits, size=seg_label.shape[-2:],
                                              mode='bilinear', align_corners=False)
                 selected = (torch.sigmoid(boundary_logits.float()) > self.threshold)[:, 0]
             selected = selected & (seg_label != ignore_index)
-            pixel_weight = selected.float()
+            pixel_weight = selected.to(upcast(seg_logits).dtype)
             if weight is not None:
                 pixel_weight = pixel_weight * weight
-            count = selected.sum().float()
-        loss = cross_entropy(seg_logits.float(), seg_label, weight=pixel_weight,
+            count = pixel_weight.sum()
+        loss = cross_entropy(upcast(seg_logits), seg_label, weight=pixel_weight,
                              reduction='none', ignore_index=ignore_index)
         return self.loss_weight * loss.sum() / count.clamp(min=1.0)
 

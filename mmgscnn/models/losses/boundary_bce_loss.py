@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmseg.registry import MODELS
+from .utils import upcast
 
 
 @MODELS.register_module()
@@ -37,7 +38,8 @@ class BoundaryBCELoss(nn.Module):
         if logits.shape != target.shape:
             raise ValueError(f'BoundaryBCELoss: logits {tuple(logits.shape)} and target '
                              f'{tuple(target.shape)} must have the same shape')
-        logits, target = logits.float(), target.float()
+        logits = upcast(logits)
+        target = target.to(logits.dtype)
         valid = torch.ones_like(target) if valid is None else valid.to(target.dtype)
         pos = (target * valid).sum()
         total = valid.sum()

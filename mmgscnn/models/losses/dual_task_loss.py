@@ -9,7 +9,9 @@ from torch import Tensor
 
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
+from ..utils.boundary import label_boundaries
 from ..utils.image_gradient import gaussian_blur, sobel
+from .utils import upcast
 
 
 def gumbel_softmax(logits: Tensor, tau: float, dim: int = 1, eps: float = 1e-6) -> Tensor:
@@ -34,12 +36,15 @@ class DualTaskLoss(nn.Module):
         loss = 0.5 * (mean of d over ground-truth boundary pixels
                       + mean of d over predicted boundary pixels),
 
-    boundary pixels being those where ``sum_k zeta_k`` exceeds
-    ``boundary_threshold`` (the paper's sum over p+ on either map). Pixels
+    the paper's sum over the boundary pixels p+ of either map. Boundary
+    pixels are those of the label maps (ground truth, and argmax of the
+    logits), found as in :func:`label_boundaries` with radius 1, so no
+    threshold is involved and the loss grows steadily while the predicted
+    boundary moves away (until the smoothed maps no longer overlap). Pixels
     whose gradient window touches an ignored pixel are left out, so ignored
-    regions create no boundary and get no gradient. Computed in float32 even
-    under autocast; every denominator is clamped, so all-ignore and
-    single-class crops give 0, never NaN.
+    regions create no boundary and get no gradient. Computed in float32
+    (float64 inputs stay float64) even under autocast; every denominator is
+    clamped, so all-ignore and single-class crops give 0, never NaN.
 
     Works as a ``loss_decode`` entry of any decode head (mmseg's call
     convention: ``loss(seg_logits, seg_label, weight=None, ignore_index=255)``;
@@ -48,16 +53,13 @@ class DualTaskLoss(nn.Module):
     Args:
         tau: Gumbel-softmax temperature (paper: 1).
         sigma: std of the Gaussian smoothing in pixels; 0 disables it.
-        boundary_threshold: a pixel is a boundary pixel of a map when its
-            summed boundary magnitude exceeds this.
         loss_weight: factor on the loss (paper: 1).
         loss_name: key in the loss dict, must start with ``loss_``.
 
     Forward: seg_logits (N, C, h, w), seg_label (N, H, W) -> scalar.
     """
 
-    def __init__(self, tau: float = 1.0, sigma: float = 1.0,
-                 boundary_threshold: float = 0.1, loss_weight: float = 1.0,
+    def __init__(self, tau: float = 1.0, sigma: float = 1.0, loss_weight: float = 1.0,
                  loss_name: str = 'loss_dualtask'):
         super().__init__()
         if not loss_name.startswith('loss_'):
@@ -66,7 +68,6 @@ class DualTaskLoss(nn.Module):
             raise ValueError(f'DualTaskLoss tau must be > 0, got {tau}')
         self.tau = tau
         self.sigma = sigma
-        self.boundary_threshold = boundary_threshold
         self.loss_weight = loss_weight
         self._loss_name = loss_name
 
@@ -87,7 +88,7 @@ class DualTaskLoss(nn.Module):
                              f'(N, H, W), got {tuple(seg_logits.shape)} and '
                              f'{tuple(seg_label.shape)}')
         with torch.autocast(device_type=seg_logits.device.type, enabled=False):
-            logits = seg_logits.float()
+            logits = upcast(seg_logits)
             if logits.shape[-2:] != seg_label.shape[-2:]:
                 logits = resize(logits, size=seg_label.shape[-2:], mode='bilinear',
                                 align_corners=False)
@@ -99,15 +100,16 @@ class DualTaskLoss(nn.Module):
             zeta_pred = self._boundary_magnitude(gumbel_softmax(logits, self.tau))
             # Leave out pixels whose window sees an ignored pixel.
             r = self._footprint()
-            near_ignore = F.max_pool2d((~valid).float().unsqueeze(1), 2 * r + 1, 1, r)
-            keep = (near_ignore[:, 0] == 0).float()
+            near_ignore = F.max_pool2d((~valid).to(logits.dtype).unsqueeze(1), 2 * r + 1, 1, r)
+            keep = (near_ignore[:, 0] == 0).to(logits.dtype)
             if weight is not None:
-                keep = keep * weight.float()
+                keep = keep * weight.to(logits.dtype)
 
             d = (zeta_pred - zeta_gt).abs().sum(dim=1)  # (N, H, W)
-            thr = self.boundary_threshold
-            on_gt = (zeta_gt.sum(dim=1) > thr).float() * keep
-            on_pred = (zeta_pred.detach().sum(dim=1) > thr).float() * keep
+            with torch.no_grad():
+                pred_label = torch.where(valid, logits.argmax(dim=1), ignore_index)
+                on_gt = label_boundaries(seg_label, ignore_index)[0][:, 0] * keep
+                on_pred = label_boundaries(pred_label, ignore_index)[0][:, 0] * keep
             loss_gt = (d * on_gt).sum() / on_gt.sum().clamp(min=1.0)
             loss_pred = (d * on_pred).sum() / on_pred.sum().clamp(min=1.0)
             return self.loss_weight * 0.5 * (loss_gt + loss_pred)

@@ -1,0 +1,4 @@
+"""Datasets registered in ``mmseg.registry.DATASETS``."""
+from .camvid import CamVidDataset
+
+__all__ = ['CamVidDataset']

@@ -1,0 +1,4 @@
+"""Metrics registered in ``mmseg.registry.METRICS``."""
+from .metrics import BoundaryFScore, CropIoUMetric
+
+__all__ = ['BoundaryFScore', 'CropIoUMetric']

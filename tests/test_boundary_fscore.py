@@ -1,0 +1,282 @@
+"""BoundaryFScore: boundaries, Euclidean tolerance, aggregation, ignore, ranks."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mmgscnn.evaluation.metrics import BoundaryFScore
+from mmgscnn.evaluation.metrics.boundary_fscore import disk_dilate
+
+CLASSES = ('zero', 'one', 'two')
+
+
+def sample(pred, gt):
+    """A data sample as BaseMetric.process receives it: (1, H, W) tensors."""
+    return dict(pred_sem_seg=dict(data=torch.as_tensor(np.asarray(pred))[None]),
+                gt_sem_seg=dict(data=torch.as_tensor(np.asarray(gt))[None]))
+
+
+def new_metric(classes=CLASSES, **kwargs):
+    metric = BoundaryFScore(**kwargs)
+    metric.dataset_meta = dict(classes=classes)
+    return metric
+
+
+def run(samples, classes=CLASSES, **kwargs):
+    metric = new_metric(classes, **kwargs)
+    metric.process({}, samples)
+    counts = torch.stack(metric.results).sum(0).numpy()
+    per_class = BoundaryFScore.counts_to_scores(counts)['fscore']  # (T, C)
+    return metric.evaluate(len(samples)), per_class
+
+
+def square_scene(h=32, w=32, y0=10, x0=9, size=10, dy=0, dx=0, cls=1):
+    label = np.zeros((h, w), np.int64)
+    label[y0 + dy:y0 + dy + size, x0 + dx:x0 + dx + size] = cls
+    return label
+
+
+# --------------------------------------------------------------- the pieces
+
+def test_disk_dilate_is_the_euclidean_disk():
+    rng = np.random.default_rng(0)
+    mask = rng.random((2, 15, 17)) < 0.04
+    yy, xx = np.mgrid[:15, :17]
+    for radius in (0, 1, 1.5, 2, 3, 4.2, 20):
+        got = disk_dilate(torch.from_numpy(mask), radius).numpy()
+        for n in range(2):
+            ys, xs = np.nonzero(mask[n])
+            d2 = (yy[..., None] - ys) ** 2 + (xx[..., None] - xs) ** 2
+            want = (d2 <= radius * radius + 1e-9).any(-1)
+            np.testing.assert_array_equal(got[n], want, err_msg=f'radius {radius}')
+
+
+def reference_counts(pred, gt, num_classes, radii, ignore=255):
+    """Per-pixel loops: the definition, written out."""
+    pred = np.where(gt == ignore, ignore, pred)
+    h, w = gt.shape
+
+    def boundary(label):
+        out = np.zeros((num_classes, h, w), bool)
+        for y in range(h):
+            for x in range(w):
+                c = label[y, x]
+                if c == ignore or c >= num_classes:
+                    continue
+                for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                    if 0 <= ny < h and 0 <= nx < w and label[ny, nx] != ignore \
+                            and label[ny, nx] != c:
+                        out[c, y, x] = True
+        return out
+
+    pb, gb = boundary(pred), boundary(gt)
+    counts = np.zeros((len(radii), num_classes, 4), np.int64)
+    for t, r in enumerate(radii):
+        for c in range(num_classes):
+            p, g = np.argwhere(pb[c]), np.argwhere(gb[c])
+            if len(p) and len(g):
+                d = np.sqrt(((p[:, None] - g[None]) ** 2).sum(-1))
+                counts[t, c, 0] = (d.min(1) <= r).sum()
+                counts[t, c, 2] = (d.min(0) <= r).sum()
+            counts[t, c, 1], counts[t, c, 3] = len(p), len(g)
+    return counts
+
+
+def test_counts_equal_the_definition_on_random_maps():
+    rng = np.random.default_rng(1)
+    metric = new_metric(tolerances=(0, 1, 2, 3.5))
+    for _ in range(3):
+        # Blocky labels (2x2 cells) with some ignored cells.
+        gt = np.kron(rng.integers(0, 3, (7, 8)), np.ones((2, 2), np.int64))
+        gt[np.kron(rng.random((7, 8)) < 0.15, np.ones((2, 2), bool))] = 255
+        pred = np.kron(rng.integers(0, 3, (7, 8)), np.ones((2, 2), np.int64))
+        got = metric.image_counts(torch.from_numpy(pred), torch.from_numpy(gt), 3)
+        want = reference_counts(pred, gt, 3, (0, 1, 2, 3.5))
+        np.testing.assert_array_equal(got.numpy(), want)
+        assert got.shape == (4, 3, 4) and got.dtype == torch.int64
+
+
+def test_tolerance_scaling():
+    metric = BoundaryFScore(tolerances=(3, 5, 9, 12), scale_tolerances=True)
+    assert metric.radii(1024, 2048) == [3, 5, 9, 12]
+    # CamVid: diagonal 600 / 2289.7 -> 0.79, 1.31, 2.36, 3.14 px
+    assert metric.radii(360, 480) == [1, 1, 2, 3]
+    assert metric.radii(2048, 4096) == [6, 10, 18, 24]
+    assert BoundaryFScore(tolerances=(3, 5)).radii(360, 480) == [3, 5]
+
+
+def test_bad_tolerances_are_rejected():
+    for bad in ((), (-1, 2), (3, 3), ('3', )):
+        with pytest.raises(ValueError, match='tolerances'):
+            BoundaryFScore(tolerances=bad)
+
+
+# ---------------------------------------------------------------- behaviour
+
+def test_perfect_prediction_scores_one_for_present_classes():
+    gt = square_scene()
+    gt[2:6, 20:30] = 2
+    res, per_class = run([sample(gt, gt)], tolerances=(0, 3))
+    assert res == {'mBF@0px': 100.0, 'mBF@3px': 100.0}
+    np.testing.assert_array_equal(per_class, np.ones((2, 3)))
+
+
+def test_absent_everywhere_is_nan_and_left_out_of_the_mean():
+    gt = square_scene()
+    res, per_class = run([sample(gt, gt)], tolerances=(2, ))
+    assert res == {'mBF@2px': 100.0}
+    assert np.isnan(per_class[0, 2]) and per_class[0, 0] == per_class[0, 1] == 1
+
+
+def test_shift_by_k_pixels_is_matched_from_tolerance_k_on():
+    gt = square_scene()
+    pred = square_scene(dx=2)
+    res, per_class = run([sample(pred, gt)], tolerances=(1, 2, 3))
+    assert res['mBF@2px'] == res['mBF@3px'] == 100.0
+    assert res['mBF@1px'] < 100.0
+    assert (per_class[0, :2] < 1).all()
+
+
+def test_tolerance_is_euclidean_not_chebyshev():
+    # A (3, 4) shift is 5 px away: a square (Chebyshev) window of radius 4
+    # would already match it, the disk of radius 4 does not.
+    gt = square_scene(h=40, w=40)
+    pred = square_scene(h=40, w=40, dy=4, dx=3)
+    res, _ = run([sample(pred, gt)], tolerances=(4, 5))
+    assert res['mBF@5px'] == 100.0
+    assert res['mBF@4px'] < 100.0
+
+
+def test_empty_prediction_scores_zero():
+    gt = square_scene()
+    everything_zero = np.zeros_like(gt)
+    res, per_class = run([sample(everything_zero, gt)], tolerances=(3, 12))
+    assert res == {'mBF@3px': 0.0, 'mBF@12px': 0.0}
+    nothing = np.full_like(gt, 255)  # a prediction of 'ignore' everywhere
+    res, _ = run([sample(nothing, gt)], tolerances=(3, 12))
+    assert res == {'mBF@3px': 0.0, 'mBF@12px': 0.0}
+
+
+def test_predicted_class_without_gt_scores_zero():
+    gt = square_scene()
+    pred = gt.copy()
+    pred[2:6, 2:6] = 2  # class 2 is nowhere in the GT
+    _, per_class = run([sample(pred, gt)], tolerances=(2, ))
+    assert per_class[0, 2] == 0.0
+
+
+def test_ignored_pixels_change_nothing():
+    rng = np.random.default_rng(2)
+    gt = square_scene()
+    gt[:, 24:] = 255  # an ignored band that touches the square's class
+    gt[14:17, 12:15] = 255  # an ignored hole inside the square
+    pred = square_scene(dx=1)
+    res, _ = run([sample(pred, gt)], tolerances=(1, 3))
+    metric = new_metric(tolerances=(1, 3))
+    metric.process({}, [sample(pred, gt)])
+    for _ in range(3):
+        other = pred.copy()
+        noise = rng.integers(0, 3, gt.shape)
+        other[gt == 255] = noise[gt == 255]
+        res2, _ = run([sample(other, gt)], tolerances=(1, 3))
+        assert res2 == res
+        metric2 = new_metric(tolerances=(1, 3))
+        metric2.process({}, [sample(other, gt)])
+        assert torch.equal(metric2.results[0], metric.results[0])
+
+
+def test_ignored_neighbours_and_the_frame_make_no_boundary():
+    gt = np.zeros((12, 12), np.int64)
+    gt[4:8, 4:8] = 255  # class 0 around an ignored hole, touching the frame
+    metric = new_metric(tolerances=(1, ))
+    counts = metric.image_counts(torch.from_numpy(gt), torch.from_numpy(gt), 3)
+    assert counts.sum() == 0
+    res, per_class = run([sample(gt, gt)], tolerances=(1, ))
+    assert np.isnan(per_class).all() and math.isnan(res['mBF@1px'])
+
+
+def test_images_where_a_class_is_absent_do_not_raise_its_score():
+    gt = square_scene()
+    gt[2:6, 20:30] = 2
+    pred = square_scene(dx=2)
+    pred[4:8, 20:30] = 2  # 2 px off
+    _, base = run([sample(pred, gt)], tolerances=(1, ))
+    # Extra images without class 2 in either map: its F must not move.
+    extra = [sample(square_scene(dy=k), square_scene(dy=k)) for k in range(3)]
+    _, more = run([sample(pred, gt)] + extra, tolerances=(1, ))
+    assert base[0, 2] < 1
+    assert more[0, 2] == base[0, 2]
+    # (the perfect extra images do raise the classes they contain)
+    assert more[0, 1] > base[0, 1]
+
+
+def test_batch_at_once_or_in_pieces_gives_the_same_result():
+    rng = np.random.default_rng(3)
+    samples = []
+    for _ in range(5):
+        gt = np.kron(rng.integers(0, 3, (6, 6)), np.ones((4, 4), np.int64))
+        pred = gt.copy()
+        pred[rng.random(gt.shape) < 0.1] = rng.integers(0, 3)
+        samples.append(sample(pred, gt))
+    whole = new_metric()
+    whole.process({}, samples)
+    pieces = new_metric()
+    for chunk in (samples[:2], samples[2:3], samples[3:]):
+        pieces.process({}, chunk)
+    assert all(torch.equal(a, b) for a, b in zip(whole.results, pieces.results))
+    assert whole.evaluate(5) == pieces.evaluate(5)
+
+
+def test_works_next_to_iou_metric_in_an_evaluator():
+    from mmengine.evaluator import Evaluator
+    evaluator = Evaluator([dict(type='IoUMetric', iou_metrics=['mIoU']),
+                           dict(type='BoundaryFScore', tolerances=(2, 4))])
+    evaluator.dataset_meta = dict(classes=CLASSES)
+    gt = square_scene()
+    evaluator.process([sample(gt, gt)], {})
+    res = evaluator.evaluate(1)
+    assert res['mIoU'] == res['mBF@2px'] == res['mBF@4px'] == 100.0
+
+
+# -------------------------------------------------------------- two ranks
+
+def dist_samples():
+    rng = np.random.default_rng(4)
+    samples = []
+    for i in range(6):
+        gt = np.kron(rng.integers(0, 3, (5, 6)), np.ones((4, 4), np.int64))
+        gt[:3, :5] = 255
+        pred = np.roll(gt, i % 3, axis=1)
+        samples.append(sample(pred, gt))
+    return samples
+
+
+def _rank_worker(rank, world_size, init_file, out_file):
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
+                            world_size=world_size)
+    try:
+        samples = dist_samples()
+        metric = new_metric(tolerances=(1, 2, 5))
+        # Interleaved, as mmengine's DefaultSampler gives them to the ranks.
+        metric.process({}, samples[rank::world_size])
+        res = metric.evaluate(len(samples))
+        if rank == 0:
+            torch.save(res, out_file)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_processes_give_the_single_process_result(tmp_path):
+    import torch.multiprocessing as mp
+    out_file = str(tmp_path / 'rank0.pt')
+    mp.spawn(_rank_worker, args=(2, str(tmp_path / 'init'), out_file), nprocs=2,
+             join=True)
+    single = new_metric(tolerances=(1, 2, 5))
+    single.process({}, dist_samples())
+    want = single.evaluate(6)
+    got = torch.load(out_file)
+    assert got == want
+    assert 0 < want['mBF@1px'] < want['mBF@5px'] <= 100
+
