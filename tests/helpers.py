@@ -1,5 +1,6 @@
 """Small, fast building blocks shared by the tests (CPU only, no downloads)."""
 import os
+import uuid
 import os.path as osp
 
 import cv2
@@ -115,6 +116,8 @@ def tiny_runner_config(work_dir, data_root, model=None, max_iters=4, interval=2,
     cfg = dict(
         default_scope='mmseg',
         work_dir=str(work_dir),
+        # unique: Runners started in the same second would share a logger
+        experiment_name=f'{osp.basename(str(work_dir))}_{uuid.uuid4().hex[:8]}',
         model=model or tiny_model(),
         train_dataloader=dict(batch_size=batch_size, num_workers=0,
                               sampler=dict(type='InfiniteSampler', shuffle=True),

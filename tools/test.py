@@ -23,6 +23,8 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='folder (inside the work dir) for pictures of '
                         'image, ground truth, prediction and boundary map')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds per shown image')
+    parser.add_argument('--show-interval', type=int, default=1,
+                        help='with --show/--show-dir: draw every N-th image (default: all)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation')
     add_common_args(parser)
     args = parser.parse_args(argv)
@@ -44,6 +46,7 @@ def main(argv=None):
         hooks.visualization.draw = True
         hooks.visualization.show = args.show
         hooks.visualization.wait_time = args.wait_time
+        hooks.visualization.interval = args.show_interval
         if args.show_dir:
             cfg.visualizer.save_dir = osp.join(cfg.work_dir, args.show_dir) \
                 if not osp.isabs(args.show_dir) else args.show_dir

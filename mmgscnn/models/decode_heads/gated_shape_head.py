@@ -222,11 +222,14 @@ class GatedShapeHead(BaseModule):
                  if k.startswith(prefix) and not k[len(prefix):].startswith(_OWN_PREFIXES)]
         for key in moved:
             state_dict[prefix + 'decoder.' + key[len(prefix):]] = state_dict.pop(key)
-        if moved:
-            print_log(f'GatedShapeHead: loaded a plain decode head checkpoint '
-                      f'({len(moved)} tensors moved under {prefix}decoder.)',
-                      logger='current')
         own = self.state_dict(prefix=prefix)
+        if moved:
+            new = sorted({k[len(prefix):].split('.')[0] + '.' + k[len(prefix):].split('.')[1]
+                          for k in own if k not in state_dict})
+            print_log(f'GatedShapeHead: loading a plain decode head checkpoint '
+                      f'({len(moved)} tensors moved under {prefix}decoder.); new '
+                      f'modules, initialised instead of loaded: {", ".join(new)}',
+                      logger='current')
         for key, value in list(state_dict.items()):
             mine = own.get(key)
             if (mine is not None and value.dim() == 4 and mine.dim() == 4
