@@ -122,3 +122,17 @@ def test_bad_margins_are_rejected():
     for bad in ((), (0, -10), (100, 100)):
         with pytest.raises(ValueError, match='margins'):
             CropIoUMetric(margins=bad)
+
+
+def test_class_keys_give_per_class_iou():
+    samples = random_samples(seed=2)
+    res = evaluate(CropIoUMetric(margins=(0, 4), class_keys=True), samples)
+    iou = IoUMetric.total_area_to_metrics(
+        *[sum(x) for x in zip(*[IoUMetric.intersect_and_union(
+            s['pred_sem_seg']['data'][0], s['gt_sem_seg']['data'][0], 4, 255)
+            for s in samples])], ['mIoU'])['IoU']
+    for name, value in zip(CLASSES, iou):
+        assert res[f'IoU.{name}@crop0'] == pytest.approx(round(value * 100, 2), abs=1e-6)
+    assert np.mean([res[f'IoU.{c}@crop4'] for c in CLASSES]) == \
+        pytest.approx(res['mIoU@crop4'], abs=0.02)
+    assert 'IoU.a@crop0' not in evaluate(CropIoUMetric(margins=(0, 4)), samples)

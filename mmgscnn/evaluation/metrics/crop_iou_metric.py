@@ -40,6 +40,8 @@ class CropIoUMetric(BaseMetric):
             ``round(m * H / reference_height)`` pixels.
         reference_height: height the margins refer to (Cityscapes: 1024).
         ignore_index: label of pixels without ground truth.
+        class_keys: also return the per-class IoU of every margin as
+            ``IoU.<class>@crop<m>`` (percent), e.g. for thin-class reports.
         collect_device, prefix, collect_dir: as in mmengine's ``BaseMetric``.
     """
 
@@ -48,6 +50,7 @@ class CropIoUMetric(BaseMetric):
                  scale_margins: bool = False,
                  reference_height: int = 1024,
                  ignore_index: int = 255,
+                 class_keys: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
@@ -62,6 +65,7 @@ class CropIoUMetric(BaseMetric):
         self.scale_margins = scale_margins
         self.reference_height = reference_height
         self.ignore_index = ignore_index
+        self.class_keys = class_keys
 
     def margin_pixels(self, height: int) -> list:
         """Margins in whole pixels for an image ``height`` pixels high."""
@@ -123,6 +127,9 @@ class CropIoUMetric(BaseMetric):
             metrics[self.key(margin)] = float(np.round(present.mean() * 100, 2)) \
                 if present.size else float('nan')
             table.add_column(f'IoU@crop{margin:g}', np.round(iou * 100, 2).tolist())
+            if self.class_keys:
+                for name, value in zip(self.dataset_meta['classes'], iou):
+                    metrics[f'IoU.{name}@crop{margin:g}'] = float(np.round(value * 100, 2))
         print_log('per class IoU on centre crops (%):', logger)
         print_log('\n' + table.get_string(), logger=logger)
         return metrics
