@@ -7,6 +7,8 @@ The metrics are the config's ``test_evaluator`` (the mmgscnn configs report
 mIoU, boundary F-scores and the crop-factor mIoU table in one run).
 """
 import argparse
+import json
+import os
 import os.path as osp
 
 from mmengine.runner import Runner
@@ -26,6 +28,7 @@ def parse_args(argv=None):
     parser.add_argument('--show-interval', type=int, default=1,
                         help='with --show/--show-dir: draw every N-th image (default: all)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation')
+    parser.add_argument('--metrics-out', help='also write the metrics to this JSON file')
     add_common_args(parser)
     args = parser.parse_args(argv)
     export_local_rank(args)
@@ -64,7 +67,12 @@ def main(argv=None):
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     runner = Runner.from_cfg(cfg)
-    return runner.test()
+    metrics = runner.test()
+    if args.metrics_out:
+        os.makedirs(osp.dirname(osp.abspath(args.metrics_out)), exist_ok=True)
+        with open(args.metrics_out, 'w') as f:
+            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=1)
+    return metrics
 
 
 if __name__ == '__main__':
