@@ -4,7 +4,9 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-os.environ.setdefault('OMP_NUM_THREADS', '2')
+# One thread: tests also start subprocesses, and on a busy 2-core machine
+# OpenMP threads that wait for each other make small convolutions far slower.
+os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 
 @pytest.fixture(autouse=True, scope='session')

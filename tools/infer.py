@@ -1,9 +1,9 @@
 """Pictures of a model's predictions on images, without labels or a dataset.
 
-    python tools/infer.py CONFIG CHECKPOINT IMAGES --out-dir DIR [--device cpu]
+    python tools/infer.py CONFIG CHECKPOINT IMAGES [IMAGES ...] --out-dir DIR [--device cpu]
                           [--opacity 0.5] [--boundary-cmap jet] [--no-labels]
 
-IMAGES is an image file, a folder (its images, not recursive) or a glob
+Each IMAGES is an image file, a folder (its images, not recursive) or a glob
 pattern (quote it: 'data/camvid/val/*.png'). For every image, DIR/<name>.png
 shows, side by side: the image | the predicted segmentation over it | the
 predicted boundary probability (GSCNN models; models without a shape stream
@@ -23,7 +23,7 @@ def parse_args(argv=None):
                                      '| boundary) of an mmseg/mmgscnn model')
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='checkpoint file (.pth)')
-    parser.add_argument('images', help='image file, folder or glob pattern')
+    parser.add_argument('images', nargs='+', help='image files, folders or glob patterns')
     parser.add_argument('--out-dir', required=True, help='folder for the pictures')
     parser.add_argument('--device', default='cpu', help="torch device, e.g. 'cpu', 'cuda:0'")
     parser.add_argument('--opacity', type=float, default=0.5,
@@ -129,7 +129,7 @@ def main(argv=None):
     args = parse_args(argv)
     if not 0 < args.opacity <= 1:
         raise SystemExit(f'--opacity must be in (0, 1], got {args.opacity}')
-    paths = find_images(args.images)
+    paths = sorted({p for spec in args.images for p in find_images(spec)})
     model = load_model(args.config, args.checkpoint, args.device)
 
     import mmcv

@@ -10,7 +10,7 @@ from torch import Tensor
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from ..utils.boundary import label_boundaries
-from ..utils.image_gradient import gaussian_blur, sobel
+from ..utils.image_gradient import sobel
 from .utils import upcast
 
 
@@ -73,7 +73,7 @@ class DualTaskLoss(nn.Module):
 
     def _boundary_magnitude(self, soft_onehot: Tensor) -> Tensor:
         """(N, C, H, W) -> per-class boundary magnitude (N, C, H, W)."""
-        gx, gy = sobel(gaussian_blur(soft_onehot, self.sigma))
+        gx, gy = sobel(soft_onehot, self.sigma)
         # +eps inside the sqrt keeps the gradient finite where the map is flat
         return torch.sqrt(gx * gx + gy * gy + 1e-12)
 
@@ -96,7 +96,8 @@ class DualTaskLoss(nn.Module):
             index = torch.where(valid, seg_label, 0).long().unsqueeze(1)
             onehot = torch.zeros_like(logits).scatter_(1, index, 1.0)
 
-            zeta_gt = self._boundary_magnitude(onehot)
+            with torch.no_grad():
+                zeta_gt = self._boundary_magnitude(onehot)
             zeta_pred = self._boundary_magnitude(gumbel_softmax(logits, self.tau))
             # Leave out pixels whose window sees an ignored pixel.
             r = self._footprint()

@@ -12,40 +12,56 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-# Sobel: a unit step gives a response of 4 in the direction across it.
-_SOBEL_X = torch.tensor([[-1., 0., 1.], [-2., 0., 2.], [-1., 0., 1.]])
-_SOBEL_SCALE = 4.0
 _TAN_22_5 = math.tan(math.pi / 8)
 
 
-def sobel(x: Tensor) -> tuple:
-    """Sobel derivatives of every channel of ``x`` (N, C, H, W).
+def _full_conv1d(a: Tensor, b: Tensor) -> Tensor:
+    """Full 1-D convolution of two kernels (length len(a) + len(b) - 1)."""
+    return F.conv1d(a.view(1, 1, -1), b.flip(0).view(1, 1, -1),
+                     padding=b.numel() - 1).view(-1)
 
-    Replicate padding, so a constant image (and the image frame) gives zero.
-    Returns ``(gx, gy)``, each (N, C, H, W), divided by 4 so that a unit step
-    has a derivative of 1 across it.
+
+def sobel_kernels(sigma: float, device, dtype) -> tuple:
+    """1-D kernels ``(smooth, derivative)`` of the Sobel operator divided by
+    4 (``[1, 2, 1] / 4`` and ``[-1, 0, 1]``), each convolved with a Gaussian
+    of std ``sigma`` pixels (radius ``ceil(2 sigma)``) when ``sigma > 0``.
+    Built with device ops, so no host-to-device copy."""
+    d = torch.arange(-1, 2, device=device, dtype=dtype)  # [-1, 0, 1]
+    s = (2 - d.abs()) / 4                                 # [1, 2, 1] / 4
+    if sigma > 0:
+        r = max(1, math.ceil(2 * sigma))
+        t = torch.arange(-r, r + 1, device=device, dtype=dtype)
+        g = torch.exp(-t * t / (2 * sigma * sigma))
+        g = g / g.sum()
+        s, d = _full_conv1d(g, s), _full_conv1d(g, d)
+    return s, d
+
+
+def _filter(x: Tensor, kernel: Tensor, dim: int) -> Tensor:
+    """Correlate every channel of (N, C, H, W) with a 1-D kernel along W
+    (``dim=3``) or H (``dim=2``); replicate padding keeps the size."""
+    c, r = x.shape[1], kernel.numel() // 2
+    if dim == 3:
+        pad, view = (r, r, 0, 0), (1, 1, 1, -1)
+    else:
+        pad, view = (0, 0, r, r), (1, 1, -1, 1)
+    weight = kernel.view(view).expand(c, -1, -1, -1)
+    return F.conv2d(F.pad(x, pad, mode='replicate'), weight, groups=c)
+
+
+def sobel(x: Tensor, sigma: float = 0.0) -> tuple:
+    """Sobel derivatives of every channel of ``x`` (N, C, H, W), after an
+    optional Gaussian smoothing of std ``sigma`` pixels.
+
+    Separable depthwise convolutions with replicate padding, so a constant
+    image (and the image frame) gives zero. Returns ``(gx, gy)``, each
+    (N, C, H, W), divided by 4 so that a unit step has a derivative of 1
+    across it (without smoothing).
     """
-    n, c, h, w = x.shape
-    kx = _SOBEL_X.to(device=x.device, dtype=x.dtype)
-    weight = torch.stack([kx, kx.t()]).unsqueeze(1) / _SOBEL_SCALE  # (2,1,3,3)
-    g = F.conv2d(F.pad(x.reshape(n * c, 1, h, w), (1, 1, 1, 1), mode='replicate'), weight)
-    g = g.reshape(n, c, 2, h, w)
-    return g[:, :, 0], g[:, :, 1]
-
-
-def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian smoothing of every channel, replicate padding."""
-    if sigma <= 0:
-        return x
-    r = max(1, int(math.ceil(2 * sigma)))
-    t = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
-    k = torch.exp(-t**2 / (2 * sigma**2))
-    k = k / k.sum()
-    n, c, h, w = x.shape
-    y = x.reshape(n * c, 1, h, w)
-    y = F.conv2d(F.pad(y, (r, r, 0, 0), mode='replicate'), k.view(1, 1, 1, -1))
-    y = F.conv2d(F.pad(y, (0, 0, r, r), mode='replicate'), k.view(1, 1, -1, 1))
-    return y.reshape(n, c, h, w)
+    s, d = sobel_kernels(sigma, x.device, x.dtype)
+    gx = _filter(_filter(x, d, 3), s, 2)
+    gy = _filter(_filter(x, s, 3), d, 2)
+    return gx, gy
 
 
 def _gray(image: Tensor) -> Tensor:
@@ -75,7 +91,7 @@ def canny_edges(image: Tensor, sigma: float = 1.4, low: float = 0.05,
 
     Returns (N, 1, H, W) with values in {0, 1}.
     """
-    gx, gy = sobel(gaussian_blur(_gray(image), sigma))
+    gx, gy = sobel(_gray(image), sigma)
     mag = torch.sqrt(gx * gx + gy * gy)
     ax, ay = gx.abs(), gy.abs()
     p = F.pad(mag, (1, 1, 1, 1))  # zeros outside: frame pixels can be maxima
