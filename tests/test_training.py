@@ -56,8 +56,12 @@ def test_tiny_gscnn_overfits_with_all_four_losses():
     start = sum(history[0].values())
     end = sum(history[-1].values())
     assert end < 0.35 * start, (history[0], history[-1])
-    for key in ('decode.loss_ce', 'decode.loss_boundary', 'decode.loss_attention'):
+    for key in ('decode.loss_ce', 'decode.loss_boundary'):
         assert history[-1][key] < 0.6 * history[0][key], key
+    # The boundary classifier starts near 0 (probability 0.5 < 0.8): no pixel
+    # passes the attention threshold at first; once boundaries are learnt, some do.
+    assert history[0]['decode.loss_attention'] == 0
+    assert history[-1]['decode.loss_attention'] > 0
 
 
 def test_loss_weights_and_switches_from_config():

@@ -16,11 +16,52 @@ def load_config(path: str, cfg_options=None, work_dir=None, launcher='none') -> 
     cfg.launcher = launcher
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    prepare_cpu_distributed(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
     return cfg
+
+
+def prepare_cpu_distributed(cfg: Config) -> None:
+    """Make ``--launcher pytorch`` work without CUDA (e.g. 2 CPU processes
+    with torchrun): mmengine's launcher selects a CUDA device and its DDP
+    wrapper passes ``device_ids``, both of which fail on a CPU-only torch.
+
+    Without CUDA this starts the process group itself with the gloo backend
+    (mmengine then keeps it), wraps the model in DDP without ``device_ids``,
+    and replaces ``SyncBN`` by ``BN`` with a warning (torch's SyncBatchNorm
+    only runs on GPUs). Does nothing when CUDA is there or no launcher is set.
+    """
+    import torch
+    if cfg.launcher == 'none' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    from mmengine.logging import print_log
+    if cfg.launcher != 'pytorch':
+        raise SystemExit(f'--launcher {cfg.launcher} without CUDA is not supported; use '
+                         '--launcher pytorch (tools/dist_train.sh) for CPU processes')
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    if 'SyncBN' in cfg.pretty_text:
+        print_log('no CUDA: SyncBN replaced by BN (torch\'s SyncBatchNorm needs GPUs); '
+                  'each CPU process normalises with its own batch', logger='current',
+                  level=30)
+        cfg.model = Config(dict(m=_replace_syncbn(cfg.model.to_dict()))).m
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+
+
+def _replace_syncbn(obj):
+    if isinstance(obj, dict):
+        return {k: ('BN' if k == 'type' and v == 'SyncBN' else _replace_syncbn(v))
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_replace_syncbn(v) for v in obj)
+    return obj
 
 
 def add_common_args(parser):

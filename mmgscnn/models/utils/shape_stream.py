@@ -53,7 +53,10 @@ class ShapeStream(BaseModule):
                  image_gradient=dict(method='sobel'), gcl_kernel_size: int = 1,
                  with_cp: bool = False, align_corners: bool = False,
                  conv_cfg=None, norm_cfg=dict(type='BN'),
-                 act_cfg=dict(type='ReLU'), init_cfg=None):
+                 act_cfg=dict(type='ReLU'),
+                 init_cfg=dict(type='Normal', std=0.01, override=dict(name='classifier'))):
+        # The boundary classifier starts near zero, like mmseg's conv_seg, so the
+        # first steps' boundary loss and gradients are small (no blow-up).
         super().__init__(init_cfg)
         self.in_channels = self._check_config(in_channels, in_index, gate_indices,
                                               channels, stride)
