@@ -13,7 +13,8 @@ import os.path as osp
 
 from mmengine.runner import Runner
 
-from mmgscnn.utils.config import add_common_args, export_local_rank, load_config
+from mmgscnn.utils.config import (add_common_args, export_local_rank, load_config,
+                                  shutdown_distributed)
 
 
 def parse_args(argv=None):
@@ -68,6 +69,7 @@ def main(argv=None):
         cfg.model = cfg.tta_model
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
+    shutdown_distributed()
     if args.metrics_out:
         os.makedirs(osp.dirname(osp.abspath(args.metrics_out)), exist_ok=True)
         with open(args.metrics_out, 'w') as f:

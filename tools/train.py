@@ -7,7 +7,8 @@ import argparse
 
 from mmengine.runner import Runner
 
-from mmgscnn.utils.config import add_common_args, export_local_rank, load_config
+from mmgscnn.utils.config import (add_common_args, export_local_rank, load_config,
+                                  shutdown_distributed)
 
 
 def parse_args(argv=None):
@@ -40,6 +41,7 @@ def main(argv=None):
     cfg.resume = args.resume
     runner = Runner.from_cfg(cfg)
     runner.train()
+    shutdown_distributed()
     return runner
 
 

@@ -55,6 +55,16 @@ def prepare_cpu_distributed(cfg: Config) -> None:
         dist.init_process_group(backend='gloo')
 
 
+def shutdown_distributed() -> None:
+    """Leave the process group cleanly at the end of a tool: every rank waits
+    for the others, then the group is destroyed (exiting with a live gloo group
+    can abort the process with "terminate called without an active exception")."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _replace_syncbn(obj):
     if isinstance(obj, dict):
         return {k: ('BN' if k == 'type' and v == 'SyncBN' else _replace_syncbn(v))
