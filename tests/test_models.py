@@ -295,3 +295,23 @@ def test_shipped_config_parameter_overhead(name, baseline, tmp_path):
           f'+{100 * overhead:.2f}%')
     assert 0 < overhead < 0.01
     assert type(gscnn.decode_head.decoder) is type(plain.decode_head)
+
+
+def test_shape_stream_checkpointing_gives_the_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    streams = [ShapeStream(TINY_CHANNELS, channels=(8, 8, 4, 4), with_cp=cp) for cp in (False, True)]
+    streams[1].load_state_dict(streams[0].state_dict())
+    image = torch.rand(2, 3, 24, 32) * 255
+    results = []
+    for stream in streams:
+        feats = [torch.randn(2, c, 6 if i == 0 else 3, 8 if i == 0 else 4,
+                             generator=torch.Generator().manual_seed(i)).requires_grad_()
+                 for i, c in enumerate(TINY_CHANNELS)]
+        logits, fused = stream(feats, image)
+        (logits.square().mean() + fused.mean()).backward()
+        results.append((logits, [f.grad for f in feats],
+                        [p.grad for p in stream.parameters()]))
+    (l0, f0, p0), (l1, f1, p1) = results
+    torch.testing.assert_close(l0, l1)
+    for a, b in zip(f0 + p0, f1 + p1):
+        torch.testing.assert_close(a, b)

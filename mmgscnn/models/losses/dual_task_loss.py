@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
@@ -16,9 +17,10 @@ from .utils import upcast
 
 def gumbel_softmax(logits: Tensor, tau: float, dim: int = 1, eps: float = 1e-6) -> Tensor:
     """Soft Gumbel-softmax sample, safe from log(0): the uniform noise is
-    clamped to [eps, 1 - eps] before the double log."""
-    u = torch.rand_like(logits).clamp_(eps, 1.0 - eps)
-    return F.softmax((logits - torch.log(-torch.log(u))) / tau, dim=dim)
+    clamped to [eps, 1 - eps] before the double log (computed in place)."""
+    z = torch.rand_like(logits).clamp_(eps, 1.0 - eps).log_().neg_().log_().neg_()
+    z = z.add_(logits)  # in place: one (N, C, H, W) map less
+    return F.softmax(z.div_(tau) if tau != 1 else z, dim=dim)
 
 
 @MODELS.register_module()
@@ -55,18 +57,22 @@ class DualTaskLoss(nn.Module):
         sigma: std of the Gaussian smoothing in pixels; 0 disables it.
         loss_weight: factor on the loss (paper: 1).
         loss_name: key in the loss dict, must start with ``loss_``.
+        class_chunk: classes whose boundary maps are computed together; the
+            maps are recomputed in the backward pass, so memory holds the
+            softmax sample plus one chunk's maps, not all classes' maps.
 
     Forward: seg_logits (N, C, h, w), seg_label (N, H, W) -> scalar.
     """
 
     def __init__(self, tau: float = 1.0, sigma: float = 1.0, loss_weight: float = 1.0,
-                 loss_name: str = 'loss_dualtask'):
+                 loss_name: str = 'loss_dualtask', class_chunk: int = 4):
         super().__init__()
         if not loss_name.startswith('loss_'):
             raise ValueError(f"loss_name must start with 'loss_', got {loss_name!r}")
         if tau <= 0:
             raise ValueError(f'DualTaskLoss tau must be > 0, got {tau}')
         self.tau = tau
+        self.class_chunk = max(1, int(class_chunk))
         self.sigma = sigma
         self.loss_weight = loss_weight
         self._loss_name = loss_name
@@ -76,6 +82,16 @@ class DualTaskLoss(nn.Module):
         gx, gy = sobel(soft_onehot, self.sigma)
         # +eps inside the sqrt keeps the gradient finite where the map is flat
         return torch.sqrt(gx * gx + gy * gy + 1e-12)
+
+    def _boundary_l1(self, soft_pred: Tensor, index: Tensor, first: int) -> Tensor:
+        """Per-pixel ``sum_k |zeta_k(soft_pred) - zeta_k(one-hot GT)|`` (N, H, W)
+        for the classes ``first .. first + soft_pred.shape[1] - 1``;
+        ``index`` (N, 1, H, W) holds the GT class of every pixel."""
+        classes = torch.arange(first, first + soft_pred.shape[1], device=index.device)
+        onehot = (index == classes.view(1, -1, 1, 1)).to(soft_pred.dtype)
+        with torch.no_grad():
+            zeta_gt = self._boundary_magnitude(onehot)
+        return (self._boundary_magnitude(soft_pred) - zeta_gt).abs().sum(dim=1)
 
     def _footprint(self) -> int:
         """Half-width of the window that decides one pixel's magnitude."""
@@ -94,11 +110,12 @@ class DualTaskLoss(nn.Module):
                                 align_corners=False)
             valid = seg_label != ignore_index
             index = torch.where(valid, seg_label, 0).long().unsqueeze(1)
-            onehot = torch.zeros_like(logits).scatter_(1, index, 1.0)
-
-            with torch.no_grad():
-                zeta_gt = self._boundary_magnitude(onehot)
-            zeta_pred = self._boundary_magnitude(gumbel_softmax(logits, self.tau))
+            soft = gumbel_softmax(logits, self.tau)
+            # A few classes at a time, recomputed in the backward pass: only the
+            # softmax sample stays in memory, not the per-class Sobel maps.
+            d = sum(checkpoint(self._boundary_l1, soft[:, k:k + self.class_chunk], index, k,
+                               use_reentrant=False)
+                    for k in range(0, soft.shape[1], self.class_chunk))
             # Leave out pixels whose window sees an ignored pixel.
             r = self._footprint()
             near_ignore = F.max_pool2d((~valid).to(logits.dtype).unsqueeze(1), 2 * r + 1, 1, r)
@@ -106,7 +123,6 @@ class DualTaskLoss(nn.Module):
             if weight is not None:
                 keep = keep * weight.to(logits.dtype)
 
-            d = (zeta_pred - zeta_gt).abs().sum(dim=1)  # (N, H, W)
             with torch.no_grad():
                 pred_label = torch.where(valid, logits.argmax(dim=1), ignore_index)
                 on_gt = label_boundaries(seg_label, ignore_index)[0][:, 0] * keep
