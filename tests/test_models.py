@@ -11,7 +11,7 @@ from mmseg.structures import SegDataSample
 from mmgscnn.models import GatedSpatialConv, ShapeStream
 from mmgscnn.models.utils.image_gradient import ImageGradient
 
-from helpers import TINY_CHANNELS, data_preprocessor, tiny_decoder, tiny_model
+from helpers import TINY_CHANNELS, data_preprocessor, tiny_backbone, tiny_decoder, tiny_model
 
 NUM_CLASSES = 4
 
@@ -315,3 +315,16 @@ def test_shape_stream_checkpointing_gives_the_same_outputs_and_gradients():
     torch.testing.assert_close(l0, l1)
     for a, b in zip(f0 + p0, f1 + p1):
         torch.testing.assert_close(a, b)
+
+
+def test_backbone_that_rejects_the_probe_image_still_builds():
+    # A 4-channel backbone rejects the 3-channel probe image: the check moves
+    # to the first forward (with a warning) instead of failing the build.
+    from mmgscnn.models.segmentors import FeaturesWithImage
+    cfg = tiny_model('fcn', backbone=tiny_backbone(in_channels=4),
+                     shape_stream=dict(in_channels=[8, 16, 32, 999]))
+    model = build(cfg)
+    feats = FeaturesWithImage(model.backbone(torch.zeros(1, 4, 32, 32)),
+                              torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match=r'set shape_stream.in_channels=\[8, 16, 32, 64\]'):
+        model.decode_head.forward_with_boundary(feats)

@@ -1,7 +1,9 @@
 """EncoderDecoder that hands the input image to a GatedShapeHead."""
+import logging
 from typing import List
 
 import torch
+from mmengine.logging import print_log
 from mmengine.structures import PixelData
 from torch import Tensor
 
@@ -55,6 +57,13 @@ class GSCNNEncoderDecoder(EncoderDecoder):
         self.eval()
         try:
             feats = super().extract_feat(torch.zeros(1, 3, size, size))
+        except Exception as e:  # a backbone that cannot take this probe image
+            print_log(f'GSCNNEncoderDecoder: could not run the backbone on a {size}x{size} '
+                      f'probe image ({type(e).__name__}: {e}); the shape stream\'s levels '
+                      'and channels are checked at the first forward instead (set '
+                      'shape_probe_size to an input size the backbone accepts)',
+                      logger='current', level=logging.WARNING)
+            return
         finally:
             self.train(was_training)
         self.decode_head.check_inputs(feats)
