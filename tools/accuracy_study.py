@@ -138,9 +138,11 @@ def main(argv=None):
                                           args, env)
     table = summarise(results)
     import torch
+    # The runs are subprocesses of this one: they see the same devices.
+    device = (f'CUDA ({torch.cuda.get_device_name(0)})' if torch.cuda.is_available()
+              else f'CPU ({platform.processor() or platform.machine()})')
     header = [
-        f'Accuracy study, {datetime.date.today().isoformat()}, device: CPU '
-        f'({platform.processor() or platform.machine()}) unless the runs say otherwise, '
+        f'Accuracy study, {datetime.date.today().isoformat()}, device: {device}, '
         f'torch {torch.__version__}.',
         f'Command: `{" ".join([osp.relpath(sys.argv[0])] + (argv or sys.argv[1:]))}`',
         'Configs: ' + ', '.join(f'{n} = `{c}`' for n, c in zip(names, args.configs)),
