@@ -60,10 +60,9 @@ def tiny_model(decoder='sepaspp', gscnn=True, backbone=None, shape_stream=None,
     if gscnn:
         stream = dict(in_channels=TINY_CHANNELS, channels=(8, 8, 8, 4))
         stream.update(shape_stream or {})
-        cfg.update(type='GSCNNEncoderDecoder',
-                   decode_head=dict(type='GatedShapeHead', decoder=dec,
-                                    shape_stream=stream, fusion_channels=8,
-                                    **(head_kwargs or {})))
+        head = dict(shape_stream=stream, fusion=dict(channels=8))
+        head.update(head_kwargs or {})
+        cfg.update(type='GSCNNEncoderDecoder', shape_head=head)
     return Config(dict(model=cfg)).model
 
 

@@ -112,8 +112,8 @@ def test_cpu_amp_is_labelled_bf16(tiny_configs, tmp_path):
 
 def test_own_code_runs_on_a_batch(tiny_configs):
     """The code the CUDA sync check wraps runs and gives our losses."""
-    for name, expected in (('gscnn', {'loss_boundary', 'loss_attention', 'loss_dualtask'}),
-                           ('dualtask', {'loss_dualtask'}), ('baseline', set())):
+    for name, expected in (('gscnn', {'loss_boundary', 'loss_attention', 'loss_dual_task'}),
+                           ('dualtask', {'loss_dual_task'}), ('baseline', set())):
         cfg = bench.load_benchmark_config(tiny_configs[name], {}, None, (32, 48))
         model = bench.build_model(cfg, torch.device('cpu'))
         data = bench.train_batch(model, 2, (32, 48))

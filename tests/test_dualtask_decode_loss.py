@@ -69,9 +69,9 @@ def test_dual_task_loss_in_plain_mmseg_model(tmp_path, head):
 
     # gradients of the dual-task loss alone reach the decode head
     losses = model(**data, mode='loss')
-    assert 'decode.loss_dualtask' in losses and 'decode.loss_ce' in losses
+    assert 'decode.loss_dual_task' in losses and 'decode.loss_ce' in losses
     model.zero_grad()
-    losses['decode.loss_dualtask'].backward()
+    losses['decode.loss_dual_task'].backward()
     grads = [p.grad for p in model.decode_head.parameters() if p.grad is not None]
     assert grads and sum(g.abs().sum() for g in grads) > 0
 
@@ -81,13 +81,13 @@ def test_dual_task_loss_in_plain_mmseg_model(tmp_path, head):
         feats = model.extract_feat(data['inputs'])
         seg_logits = head_module(feats)
     torch.manual_seed(0)
-    ref = head_module.loss_by_feat(seg_logits, data['data_samples'])['loss_dualtask']
+    ref = head_module.loss_by_feat(seg_logits, data['data_samples'])['loss_dual_task']
     # the label is ignored on columns < 24 of 48; the first logit column only
     # reaches image columns < 12 when upsampled (stride 4 or 8)
     changed = seg_logits.clone()
     changed[..., :1] += 5 * torch.randn_like(changed[..., :1])
     torch.manual_seed(0)
-    again = head_module.loss_by_feat(changed, data['data_samples'])['loss_dualtask']
+    again = head_module.loss_by_feat(changed, data['data_samples'])['loss_dual_task']
     assert torch.allclose(ref, again), (ref, again)
 
     # finite under bf16 autocast
@@ -103,6 +103,6 @@ def test_dual_task_loss_logged_in_runner_training(tmp_path):
                              interval=2, val=False)
     runner = Runner.from_cfg(cfg)
     runner.train()
-    history = runner.message_hub.log_scalars['train/decode.loss_dualtask']
+    history = runner.message_hub.log_scalars['train/decode.loss_dual_task']
     values = history.data[0]
     assert len(values) == 2 and np.isfinite(values).all() and (values > 0).all()

@@ -45,13 +45,8 @@ def test_config_with_custom_imports_and_mmseg_base_builds(tmp_path):
     cfg_file.write_text(textwrap.dedent('''
         _base_ = ['./plain_r18.py']
         custom_imports = dict(imports=['mmgscnn'], allow_failed_imports=False)
-        model = dict(
-            type='GSCNNEncoderDecoder',
-            decode_head=dict(
-                _delete_=True,
-                type='GatedShapeHead',
-                decoder={{_base_.model.decode_head}},
-                shape_stream=dict(in_channels=[64, 128, 256, 512])))
+        model = dict(type='GSCNNEncoderDecoder',
+                     shape_head=dict(shape_stream=dict(in_channels=[64, 128, 256, 512])))
     '''))
     script = textwrap.dedent(f'''
         import sys

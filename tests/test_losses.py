@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from mmgscnn.models import BoundaryAttentionLoss, BoundaryBCELoss, DualTaskLoss
-from mmgscnn.models.utils import label_boundaries
+from mmgscnn.models.shape_stream import label_boundaries
 
 
 def two_regions(h=12, w=16, col=8, left=0, right=1):
@@ -218,7 +218,7 @@ def test_losses_finite(case, autocast):
 
 
 def test_losses_follow_mmseg_loss_decode_convention():
-    for cls, name in ((DualTaskLoss, 'loss_dualtask'),
+    for cls, name in ((DualTaskLoss, 'loss_dual_task'),
                       (BoundaryAttentionLoss, 'loss_attention'),
                       (BoundaryBCELoss, 'loss_boundary')):
         assert cls().loss_name == name

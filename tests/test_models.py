@@ -9,7 +9,7 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmgscnn.models import GatedSpatialConv, ShapeStream
-from mmgscnn.models.utils.image_gradient import ImageGradient
+from mmgscnn.models.shape_stream import ImageGradient
 
 from helpers import TINY_CHANNELS, data_preprocessor, tiny_backbone, tiny_decoder, tiny_model
 
@@ -139,7 +139,7 @@ def test_gscnn_modes_gradients_and_sizes(head, size):
 
     losses = model(inputs, samples, mode='loss')
     for key in ('decode.loss_ce', 'decode.loss_boundary', 'decode.loss_attention',
-                'decode.loss_dualtask'):
+                'decode.loss_dual_task'):
         assert key in losses and torch.isfinite(losses[key]), key
     model.zero_grad()
     sum(v for k, v in losses.items() if 'loss' in k).backward()
@@ -215,7 +215,7 @@ def test_mix_vision_transformer_backbone():
                     out_indices=(0, 1, 2, 3), mlp_ratio=2, qkv_bias=True)
     cfg = tiny_model('fcn', backbone=backbone,
                      shape_stream=dict(in_channels=[16, 32, 64, 128]))
-    cfg.decode_head.decoder = ConfigDict(
+    cfg.decode_head = ConfigDict(
         type='SegformerHead', in_channels=[16, 32, 64, 128], in_index=[0, 1, 2, 3],
         channels=16, dropout_ratio=0.1, num_classes=NUM_CLASSES,
         norm_cfg=dict(type='BN', requires_grad=True), align_corners=False,
@@ -252,7 +252,7 @@ def test_wrong_channels_fail_at_build_with_expected_value():
 
 def test_unknown_wrapped_head_fails_at_build():
     cfg = tiny_model('fcn')
-    cfg.decode_head.decoder.type = 'NoSuchHead'
+    cfg.decode_head.type = 'NoSuchHead'
     with pytest.raises(KeyError, match="decoder.type='NoSuchHead'"):
         build(cfg)
 
@@ -260,6 +260,8 @@ def test_unknown_wrapped_head_fails_at_build():
 def test_plain_encoder_decoder_with_gated_head_says_what_to_use():
     cfg = tiny_model('fcn')
     cfg.type = 'EncoderDecoder'
+    cfg.decode_head = dict(type='GatedShapeHead', decoder=cfg.decode_head,
+                           **cfg.pop('shape_head'))
     model = build(cfg)
     data = make_batch(model, 32, 32)
     with pytest.raises(RuntimeError, match='GSCNNEncoderDecoder'):

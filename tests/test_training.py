@@ -19,7 +19,7 @@ from helpers import draw_scene, tiny_model, tiny_runner_config, write_camvid_lay
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LOSS_KEYS = ('decode.loss_ce', 'decode.loss_boundary', 'decode.loss_attention',
-             'decode.loss_dualtask')
+             'decode.loss_dual_task')
 
 
 def load_tool(name):
@@ -81,7 +81,7 @@ def test_loss_weights_and_switches_from_config():
     losses = model(**data, mode='loss')
     torch.testing.assert_close(losses['decode.loss_boundary'],
                                ref['decode.loss_boundary'] * 5.0 / 20.0)
-    torch.testing.assert_close(losses['decode.loss_dt'], ref['decode.loss_dualtask'] * 3.0)
+    torch.testing.assert_close(losses['decode.loss_dt'], ref['decode.loss_dual_task'] * 3.0)
 
 
 def test_boundary_targets_from_gt_edge_map():

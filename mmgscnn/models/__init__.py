@@ -1,4 +1,4 @@
 from .decode_heads import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
-from .utils import *  # noqa: F401,F403
+from .shape_stream import *  # noqa: F401,F403

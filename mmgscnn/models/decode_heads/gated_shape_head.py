@@ -9,8 +9,8 @@ from torch import Tensor
 
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from ..utils.boundary import label_boundaries
-from ..utils.boundary_fusion import build_boundary_fusion
+from ..shape_stream import boundary_target, default_fusion_type
+from ..utils import upsample_bilinear
 
 _OWN_PREFIXES = ('decoder.', 'shape_stream.', 'fusion.')
 
@@ -30,16 +30,15 @@ class GatedShapeHead(BaseModule):
 
     The wrapped head (``decoder``) runs unchanged on the backbone features;
     a :class:`ShapeStream` computes boundary logits from the same features and
-    the image, and its fused boundary map enters the decoder: as an extra
-    ASPP branch for ASPP-family heads (the paper), or joined to the features
-    before the classifier for every other head (see
-    :mod:`mmgscnn.models.utils.boundary_fusion`).
+    the image, and its fused boundary map enters the decoder through a
+    fusion module (:mod:`mmgscnn.models.shape_stream.boundary_fusion`).
 
     ``forward``/``predict`` return segmentation logits exactly like the
-    wrapped head, so mmseg's whole/slide inference, TTA and inferencer work
-    unchanged. ``loss`` returns the decoder's own losses (its ``loss_decode``,
-    e.g. ``loss_ce``, and ``acc_seg``) plus ``loss_boundary``,
-    ``loss_attention`` and ``loss_dualtask``.
+    wrapped head; ``forward_with_boundary``/``predict_with_boundary`` also
+    return the boundary logits (used by :class:`GSCNNEncoderDecoder`).
+    ``loss`` returns the decoder's own losses (its ``loss_decode``, e.g.
+    ``loss_ce``, and ``acc_seg``) plus ``loss_boundary``, ``loss_attention``
+    and ``loss_dual_task``.
 
     The image reaches the head through :class:`GSCNNEncoderDecoder`, which
     attaches it to the feature list.
@@ -52,19 +51,22 @@ class GatedShapeHead(BaseModule):
         shape_stream: :class:`ShapeStream` kwargs; ``in_channels`` is
             required. ``norm_cfg`` and ``align_corners`` default to the
             decoder's.
-        fusion: ``'auto'`` (default), ``'aspp'`` or ``'classifier'``.
-        fusion_channels: width of the boundary branch in the fusion.
+        fusion: config of a registered fusion module (``type`` and its
+            kwargs, e.g. ``dict(type='ClassifierBoundaryFusion',
+            channels=64)``). Without ``type``: ``ASPPBoundaryFusion`` for
+            ASPP-family decoders (the paper), ``ClassifierBoundaryFusion``
+            for every other head.
         loss_boundary: class-balanced boundary BCE (paper weight 20), or None.
         loss_attention: attention loss (threshold 0.8, weight 1), or None.
         loss_dual_task: dual-task loss (weight 1), or None.
         boundary_target: how boundary targets are made: ``source='labels'``
             (from ``gt_sem_seg`` on the device, ``radius`` pixels) or
             ``source='gt_edge_map'`` (from mmseg's ``GenerateEdge`` in the
-            pipeline).
+            pipeline). Pixels within ``radius`` of an ignored pixel are left
+            out of the boundary loss either way.
     """
 
-    def __init__(self, decoder: dict, shape_stream: dict, fusion: str = 'auto',
-                 fusion_channels: int = 64,
+    def __init__(self, decoder: dict, shape_stream: dict, fusion: dict = dict(channels=64),
                  loss_boundary=dict(type='BoundaryBCELoss', loss_weight=20.0),
                  loss_attention=dict(type='BoundaryAttentionLoss', threshold=0.8,
                                      loss_weight=1.0),
@@ -83,7 +85,7 @@ class GatedShapeHead(BaseModule):
         stream_cfg.setdefault('norm_cfg', self.decoder.norm_cfg)
         stream_cfg.setdefault('align_corners', self.decoder.align_corners)
         self.shape_stream = MODELS.build(stream_cfg)
-        self.fusion = build_boundary_fusion(self.decoder, fusion, fusion_channels)
+        self.fusion = self._build_fusion(fusion)
 
         self.loss_boundary = _build_optional(loss_boundary, 'loss_boundary')
         self.loss_attention = _build_optional(loss_attention, 'loss_attention')
@@ -94,9 +96,6 @@ class GatedShapeHead(BaseModule):
             raise ValueError("GatedShapeHead.boundary_target.source must be 'labels' or "
                              f"'gt_edge_map', got {target['source']!r}")
         self.boundary_target = target
-        # Set by GSCNNEncoderDecoder.predict: predict() then appends the
-        # boundary logits as one more channel.
-        self.append_boundary = False
 
     @staticmethod
     def _build_decoder(cfg):
@@ -111,6 +110,20 @@ class GatedShapeHead(BaseModule):
         if cfg['type'] == 'GatedShapeHead':
             raise ValueError('GatedShapeHead.decoder cannot be another GatedShapeHead')
         return MODELS.build(copy.deepcopy(cfg))
+
+    def _build_fusion(self, cfg):
+        if not isinstance(cfg, dict):
+            raise ValueError(
+                "GatedShapeHead.fusion must be a config dict, e.g. dict(channels=64) "
+                "(the decoder's default fusion) or dict(type='ClassifierBoundaryFusion', "
+                f"channels=64), got {cfg!r}")
+        cfg = dict(cfg)
+        cfg.setdefault('type', default_fusion_type(self.decoder))
+        if isinstance(cfg['type'], str) and MODELS.get(cfg['type']) is None:
+            raise KeyError(f"GatedShapeHead.fusion.type={cfg['type']!r} is not registered; "
+                           "use 'ASPPBoundaryFusion' or 'ClassifierBoundaryFusion' (or "
+                           'register your own fusion module)')
+        return MODELS.build(cfg, default_args=dict(decoder=self.decoder))
 
     # The attributes mmseg's segmentors read from their decode head.
     @property
@@ -146,7 +159,8 @@ class GatedShapeHead(BaseModule):
                 "GatedShapeHead needs the input image: use model type "
                 "'GSCNNEncoderDecoder' (model=dict(type='GSCNNEncoderDecoder', ...)) "
                 "instead of 'EncoderDecoder'")
-        boundary_logits, fused = self.shape_stream(inputs, image)
+        boundary_logits, fused = self.shape_stream(
+            inputs, image, getattr(inputs, 'image_valid', None))
         with self.fusion.attached(fused):
             seg_logits = self.decoder(inputs)
         return seg_logits, boundary_logits
@@ -154,14 +168,17 @@ class GatedShapeHead(BaseModule):
     def forward(self, inputs: List[Tensor]) -> Tensor:
         return self.forward_with_boundary(inputs)[0]
 
-    def predict(self, inputs, batch_img_metas: List[dict], test_cfg) -> Tensor:
+    def predict_with_boundary(self, inputs, batch_img_metas: List[dict], test_cfg) -> tuple:
+        """Segmentation and boundary logits, both resized to the (padded)
+        input size like mmseg's ``predict_by_feat``: (N, K, H, W), (N, 1, H, W)."""
         seg_logits, boundary_logits = self.forward_with_boundary(inputs)
         seg_logits = self.decoder.predict_by_feat(seg_logits, batch_img_metas)
-        if not self.append_boundary:
-            return seg_logits
         boundary_logits = resize(boundary_logits, size=seg_logits.shape[-2:],
                                  mode='bilinear', align_corners=self.align_corners)
-        return torch.cat([seg_logits, boundary_logits.to(seg_logits.dtype)], dim=1)
+        return seg_logits, boundary_logits.to(seg_logits.dtype)
+
+    def predict(self, inputs, batch_img_metas: List[dict], test_cfg) -> Tensor:
+        return self.predict_with_boundary(inputs, batch_img_metas, test_cfg)[0]
 
     def loss(self, inputs, batch_data_samples, train_cfg) -> dict:
         seg_logits, boundary_logits = self.forward_with_boundary(inputs)
@@ -169,34 +186,30 @@ class GatedShapeHead(BaseModule):
 
     def boundary_targets(self, seg_label: Tensor, batch_data_samples) -> tuple:
         """(N, H, W) labels -> boundary target and valid mask, (N, 1, H, W)."""
+        radius = self.boundary_target['radius']
         if self.boundary_target['source'] == 'labels':
-            return label_boundaries(seg_label, self.ignore_index,
-                                    self.boundary_target['radius'])
+            return boundary_target(seg_label, self.ignore_index, radius)
         if not all('gt_edge_map' in ds for ds in batch_data_samples):
             raise KeyError(
                 "GatedShapeHead.boundary_target.source='gt_edge_map' but the data "
                 "samples have no gt_edge_map: add dict(type='GenerateEdge') to the "
                 "train pipeline before PackSegInputs, or use source='labels'")
         edge = torch.stack([ds.gt_edge_map.data for ds in batch_data_samples])
-        valid = (seg_label != self.ignore_index).unsqueeze(1)
-        return (edge > 0).to(torch.float32) * valid, valid
+        return boundary_target(seg_label, self.ignore_index, radius, edge_map=edge)
 
     def loss_by_feat(self, seg_logits: Tensor, boundary_logits: Tensor,
                      batch_data_samples) -> dict:
-        losses = self.decoder.loss_by_feat(seg_logits, batch_data_samples)
+        """The decoder's losses and ours. The segmentation logits are enlarged
+        to the label size once and shared by all of them."""
         seg_label = self.decoder._stack_batch_gt(batch_data_samples).squeeze(1)
         size = seg_label.shape[-2:]
-        if boundary_logits.shape[-2:] != size:
-            boundary_logits = resize(boundary_logits, size=size, mode='bilinear',
-                                     align_corners=self.align_corners)
+        seg_logits = upsample_bilinear(seg_logits, size, self.align_corners)
+        losses = self.decoder.loss_by_feat(seg_logits, batch_data_samples)
+        boundary_logits = upsample_bilinear(boundary_logits, size, self.align_corners)
         if self.loss_boundary is not None:
             target, valid = self.boundary_targets(seg_label, batch_data_samples)
             losses[self.loss_boundary.loss_name] = self.loss_boundary(
                 boundary_logits, target, valid)
-        if self.loss_attention is None and self.loss_dual_task is None:
-            return losses
-        seg_logits = resize(seg_logits, size=size, mode='bilinear',
-                            align_corners=self.align_corners)
         if self.loss_attention is not None:
             losses[self.loss_attention.loss_name] = self.loss_attention(
                 seg_logits, seg_label, ignore_index=self.ignore_index,

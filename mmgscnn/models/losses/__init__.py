@@ -1,4 +1,4 @@
-from .attention_loss import BoundaryAttentionLoss
+from .boundary_attention_loss import BoundaryAttentionLoss
 from .boundary_bce_loss import BoundaryBCELoss
 from .dual_task_loss import DualTaskLoss
 

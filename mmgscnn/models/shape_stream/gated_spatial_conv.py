@@ -47,4 +47,4 @@ class GatedSpatialConv(BaseModule):
             raise ValueError(f'GatedSpatialConv: gate must be (N, 1, H, W) matching x '
                              f'{tuple(x.shape)}, got {tuple(gate.shape)}')
         alpha = self.attention(torch.cat([x, gate], dim=1))
-        return self.conv(x * (1 + alpha))
+        return self.conv(torch.addcmul(x, x, alpha))  # x * (1 + alpha), one pass

@@ -42,3 +42,32 @@ def label_boundaries(seg_label: Tensor, ignore_index: int = 255,
     lo = -F.max_pool2d(torch.where(valid, -label, neg_inf), k, 1, radius)
     boundary = valid & ((hi > label) | (lo < label))
     return boundary.to(label.dtype), valid
+
+
+def near_ignore(seg_label: Tensor, ignore_index: int, radius: int) -> Tensor:
+    """(N, H, W) labels -> (N, 1, H, W) bool, True within ``radius`` pixels
+    (Chebyshev) of a pixel labelled ``ignore_index`` (that pixel included)."""
+    ignored = (seg_label == ignore_index).unsqueeze(1).to(torch.float32)
+    return F.max_pool2d(ignored, 2 * radius + 1, 1, radius) > 0
+
+
+def boundary_target(seg_label: Tensor, ignore_index: int = 255, radius: int = 1,
+                    edge_map: Tensor = None) -> tuple:
+    """Target and validity mask for the boundary BCE.
+
+    The target is :func:`label_boundaries` of the labels, or ``edge_map``
+    (N, 1, H, W), e.g. mmseg's ``GenerateEdge`` output, when given. Pixels
+    within ``radius`` of an ignored pixel are not valid: whether a class
+    meets another one under an ignored region (ego vehicle, out-of-ROI,
+    padding) is unknown, so they are neither boundary nor background.
+
+    Returns:
+        target: (N, 1, H, W) float in {0, 1}.
+        valid: (N, 1, H, W) bool.
+    """
+    valid = ~near_ignore(seg_label, ignore_index, radius)
+    if edge_map is None:
+        target = label_boundaries(seg_label, ignore_index, radius)[0]
+    else:
+        target = (edge_map > 0).to(torch.float32)
+    return target * valid, valid

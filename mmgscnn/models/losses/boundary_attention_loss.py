@@ -6,8 +6,8 @@ from torch import Tensor
 from mmseg.models.losses import cross_entropy
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from ..utils.boundary import label_boundaries
-from .utils import upcast
+from ..shape_stream.boundary_targets import label_boundaries
+from .utils import as_two_class, upcast
 
 
 @MODELS.register_module()
@@ -29,6 +29,9 @@ class BoundaryAttentionLoss(nn.Module):
         loss_weight: factor on the loss.
         loss_name: key in the loss dict, must start with ``loss_``.
 
+    Heads with one output channel (binary, sigmoid) are read as two-class
+    logits ``(0, x)``: the cross-entropy is then the binary one.
+
     Forward: seg_logits (N, C, H, W), seg_label (N, H, W); optional
     ``weight`` (N, H, W) per-pixel weights (mmseg's sampler),
     ``ignore_index``, and ``boundary_logits`` (N, 1, h, w), resized to the
@@ -48,6 +51,7 @@ class BoundaryAttentionLoss(nn.Module):
     def forward(self, seg_logits: Tensor, seg_label: Tensor, weight: Tensor = None,
                 ignore_index: int = 255, boundary_logits: Tensor = None,
                 **kwargs) -> Tensor:
+        seg_logits = as_two_class(seg_logits)
         if seg_logits.shape[-2:] != seg_label.shape[-2:]:
             seg_logits = resize(seg_logits, size=seg_label.shape[-2:], mode='bilinear',
                                 align_corners=False)

@@ -141,6 +141,15 @@ class ImageGradient(nn.Module):
         self.method = method
         self.sigma, self.low, self.high = sigma, low, high
 
+    @property
+    def footprint(self) -> int:
+        """Half-width in pixels of the window that decides one output pixel
+        (so how far an edge outside the image, e.g. a padding border, reaches)."""
+        if self.method == 'sobel':
+            return 1
+        # Gaussian and Sobel, then non-maximum suppression and hysteresis (1 px each)
+        return 1 + (max(1, math.ceil(2 * self.sigma)) if self.sigma > 0 else 0) + 2
+
     @torch.no_grad()
     def forward(self, image: Tensor) -> Tensor:
         if self.method == 'sobel':

@@ -1,8 +1,9 @@
 """Shape stream of Gated-SCNN."""
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor
@@ -11,6 +12,7 @@ from torch.utils.checkpoint import checkpoint
 from mmseg.models.backbones.resnet import BasicBlock
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
+from ..utils import upsample_bilinear
 from .gated_spatial_conv import GatedSpatialConv
 from .image_gradient import ImageGradient
 
@@ -19,13 +21,29 @@ from .image_gradient import ImageGradient
 class ShapeStream(BaseModule):
     """Boundary stream at high resolution, gated by the regular stream.
 
-    The fine backbone level ``in_index`` is reduced to ``channels[0]`` by a
-    1x1 conv and upsampled to the stream's resolution; then, for each gating
-    level ``gate_indices[i]``: a residual block at ``channels[i]``, a 1x1 conv
-    to ``channels[i + 1]`` and a :class:`GatedSpatialConv` gated by that
-    level (a 1x1 conv to one channel, upsampled). A 1x1 conv gives the
-    boundary logits. The fused boundary map is
+    Stages ``i = 0 .. len(gate_indices) - 1``: a residual block at width
+    ``channels[i]``, a 1x1 conv to ``channels[i + 1]`` and a
+    :class:`GatedSpatialConv` gated by backbone level ``gate_indices[i]``
+    (that level reduced to one channel by a 1x1 conv and enlarged
+    bilinearly). The stream starts from level ``in_index`` reduced to
+    ``channels[0]`` by a 1x1 conv, and a 1x1 conv gives the boundary
+    logits. The fused boundary map handed to the decoder is
     ``sigmoid(conv1x1(cat(sigmoid(logits), image_gradient)))``.
+
+    Where the stream reaches its output resolution (``stride``):
+
+    - ``first_block_low_res=True`` (default): the first, widest residual
+      block runs at the resolution of level ``in_index`` (stride 4 in mmseg's
+      ResNets) and the features are enlarged after its 1x1 reduction. That
+      level carries no finer detail than its own resolution, so a 3x3 block
+      sees a 4x wider context there at 1/16 of the full-resolution cost.
+    - ``first_block_low_res=False``: the level is enlarged first and every
+      block runs at the output resolution (the official code's layout).
+
+    Full-resolution information enters through the stem (``stem_channels >
+    0``): a 3x3 ConvModule on the image (0..1) and its gradient map, whose
+    output is joined to the stream's features at the first gated
+    convolution.
 
     Args:
         in_channels: channels of every feature level the segmentor gives the
@@ -35,49 +53,55 @@ class ShapeStream(BaseModule):
         channels: stream widths, ``len(gate_indices) + 1`` of them.
         stride: output stride relative to the input image (1 = full
             resolution as in the paper; 2 or 4 are cheaper).
+        first_block_low_res: see above.
+        stem_channels: width of the full-resolution stem; 0 disables it.
         image_gradient: kwargs of :class:`ImageGradient` (``method='sobel'``
             or ``'canny'``).
         gcl_kernel_size: kernel of the GCL output convolution.
-        with_cp: gradient checkpointing of every residual block and every
-            gated convolution: their inner full-resolution activations are
-            recomputed in the backward pass instead of being kept (less
-            training memory, one more forward of the stream; BN running
-            statistics are then updated twice per step, as with mmcv's
-            ``with_cp``). On by default: at full resolution the stream's
-            activations are what it costs in memory (measured on the CPU with
-            ResNet-18-D8 at 256x512: its extra peak memory fell from 1339 to
-            450 MiB for 9 % more step time); ``False`` is faster when memory
-            is plentiful.
-        align_corners: for the upsampling of features and gates.
+        with_cp: gradient checkpointing of every residual block and gated
+            convolution (their inner activations are recomputed in the
+            backward pass: less memory, more time; BN running statistics are
+            then updated twice per step, as with mmcv's ``with_cp``).
+        channels_last: run the stream's convolutions in the channels-last
+            memory format on CUDA (what cuDNN's tensor-core kernels use, so no
+            layout conversions around each convolution).
+        align_corners: for the enlargement of features and gates.
         conv_cfg, norm_cfg, act_cfg: mmcv layer configs.
 
-    Forward: ``feats`` (list of (N, C_l, H_l, W_l)) and ``image`` (N, 3, H, W)
-    in pixel units -> ``(logits, fused)``, each (N, 1, ceil(H/stride),
+    Forward: ``feats`` (list of (N, C_l, H_l, W_l)), ``image`` (N, 3, H, W)
+    in pixel units and optionally ``image_valid`` (N, 1, H, W) bool, False on
+    padding -> ``(logits, fused)``, each (N, 1, ceil(H/stride),
     ceil(W/stride)); ``logits`` are boundary logits, ``fused`` is in [0, 1].
     """
 
     def __init__(self, in_channels: Sequence[int], in_index: int = 0,
                  gate_indices: Sequence[int] = (1, 2, 3),
                  channels: Sequence[int] = (64, 32, 16, 8), stride: int = 1,
+                 first_block_low_res: bool = True, stem_channels: int = 8,
                  image_gradient=dict(method='sobel'), gcl_kernel_size: int = 1,
-                 with_cp: bool = True, align_corners: bool = False,
-                 conv_cfg=None, norm_cfg=dict(type='BN'),
-                 act_cfg=dict(type='ReLU'),
+                 with_cp: bool = False, channels_last: bool = True,
+                 align_corners: bool = False, conv_cfg=None,
+                 norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU'),
                  init_cfg=dict(type='Normal', std=0.01, override=dict(name='classifier'))):
         # The boundary classifier starts near zero, like mmseg's conv_seg, so the
         # first steps' boundary loss and gradients are small (no blow-up).
         super().__init__(init_cfg)
         self.in_channels = self._check_config(in_channels, in_index, gate_indices,
-                                              channels, stride)
+                                              channels, stride, stem_channels)
         self.in_index = in_index
         self.gate_indices = tuple(gate_indices)
         self.channels = tuple(channels)
         self.stride = stride
+        self.first_block_low_res = bool(first_block_low_res)
         self.with_cp = with_cp
+        self.channels_last = channels_last
         self.align_corners = align_corners
+        layer = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
 
         self.input_conv = ConvModule(self.in_channels[in_index], channels[0], 1,
                                      conv_cfg=conv_cfg, norm_cfg=None, act_cfg=None)
+        self.stem = (ConvModule(4, stem_channels, 3, padding=1, **layer)
+                     if stem_channels else None)
         self.blocks = nn.ModuleList()
         self.reduces = nn.ModuleList()
         self.gate_convs = nn.ModuleList()
@@ -92,7 +116,8 @@ class ShapeStream(BaseModule):
             self.gate_convs.append(ConvModule(self.in_channels[level], 1, 1, bias=False,
                                               conv_cfg=conv_cfg, norm_cfg=None,
                                               act_cfg=None))
-            self.gates.append(GatedSpatialConv(c_out, c_out, gcl_kernel_size,
+            gcl_in = c_out + (stem_channels if i == 0 else 0)
+            self.gates.append(GatedSpatialConv(gcl_in, c_out, gcl_kernel_size,
                                                conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                                                act_cfg=act_cfg))
         self.classifier = nn.Conv2d(channels[-1], 1, 1, bias=False)
@@ -100,7 +125,8 @@ class ShapeStream(BaseModule):
         self.fuse = nn.Conv2d(2, 1, 1, bias=False)
 
     @staticmethod
-    def _check_config(in_channels, in_index, gate_indices, channels, stride):
+    def _check_config(in_channels, in_index, gate_indices, channels, stride,
+                      stem_channels):
         in_channels = [int(c) for c in in_channels]
         n = len(in_channels)
         for name, idx in [('in_index', in_index)] + [('gate_indices', g) for g in gate_indices]:
@@ -117,6 +143,9 @@ class ShapeStream(BaseModule):
                 f'{len(gate_indices) + 1} widths, got {list(channels)}')
         if not isinstance(stride, int) or stride < 1:
             raise ValueError(f'shape_stream.stride must be an integer >= 1, got {stride!r}')
+        if not isinstance(stem_channels, int) or stem_channels < 0:
+            raise ValueError('shape_stream.stem_channels must be an integer >= 0 (0: no '
+                             f'stem), got {stem_channels!r}')
         return in_channels
 
     def check_inputs(self, feats: Sequence[Tensor]) -> None:
@@ -145,23 +174,60 @@ class ShapeStream(BaseModule):
             return checkpoint(fn, *args, use_reentrant=False)
         return fn(*args)
 
-    def _gated(self, i: int, x: Tensor, level: Tensor, size) -> Tensor:
-        """Reduce ``x`` and gate it with ``level`` (GCL ``i``)."""
-        gate = resize(self.gate_convs[i](level), size=size, mode='bilinear',
-                      align_corners=self.align_corners)
-        return self.gates[i](self.reduces[i](x), gate)
+    def _layout(self, x: Tensor) -> Tensor:
+        if self.channels_last and x.is_cuda:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
-    def forward(self, feats: Sequence[Tensor], image: Tensor) -> tuple:
+    def _enlarge(self, x: Tensor, size) -> Tensor:
+        return self._layout(upsample_bilinear(x, size, self.align_corners))
+
+    def _gated(self, i: int, x: Tensor, level: Tensor, size, extra: Optional[Tensor]) -> Tensor:
+        """Reduce ``x``, enlarge it if still below ``size``, join ``extra``
+        (stem features) and gate it with ``level`` (GCL ``i``)."""
+        x = self.reduces[i](x)
+        if tuple(x.shape[-2:]) != tuple(size):
+            x = self._enlarge(x, size)
+        if extra is not None:
+            x = torch.cat([x, extra], dim=1)
+        gate = self._enlarge(self.gate_convs[i](level), size)
+        return self.gates[i](x, gate)
+
+    def image_inputs(self, image: Tensor, size, image_valid: Optional[Tensor] = None) -> tuple:
+        """Image and gradient map at the stream's resolution:
+        ``(image / 255, gradient)``, (N, 3, H_s, W_s) and (N, 1, H_s, W_s).
+
+        ``image_valid`` (N, 1, H, W) bool marks real pixels; the gradient is
+        zeroed where its window reaches padding, so the padding border is
+        no edge."""
+        if tuple(image.shape[-2:]) != tuple(size):
+            image = resize(image, size=size, mode='area')
+            if image_valid is not None:
+                image_valid = resize(image_valid.to(image.dtype), size=size,
+                                     mode='area') >= 1
+        grad = self.image_gradient(image)
+        if image_valid is not None:
+            r = self.image_gradient.footprint
+            padding = (~image_valid).to(grad.dtype)
+            grad = grad * (F.max_pool2d(padding, 2 * r + 1, 1, r) == 0)
+        return image / 255.0, grad
+
+    def forward(self, feats: Sequence[Tensor], image: Tensor,
+                image_valid: Optional[Tensor] = None) -> tuple:
         self.check_inputs(feats)
         size = self.output_size(image.shape[-2:])
-        x = resize(self.input_conv(feats[self.in_index]), size=size, mode='bilinear',
-                   align_corners=self.align_corners)
+        x = self._layout(self.input_conv(feats[self.in_index]))
+        if not self.first_block_low_res:
+            x = self._enlarge(x, size)
+        pixels, grad = self.image_inputs(image, size, image_valid)
+        stem = None
+        if self.stem is not None:
+            stem = self.stem(self._layout(torch.cat([pixels, grad], dim=1).to(x.dtype)))
         for i, level in enumerate(self.gate_indices):
             x = self._maybe_checkpoint(self.blocks[i], x)
-            x = self._maybe_checkpoint(self._gated, i, x, feats[level], size)
+            x = self._maybe_checkpoint(self._gated, i, x, feats[level], size,
+                                       stem if i == 0 else None)
         logits = self.classifier(x)
-        if self.stride > 1:
-            image = resize(image, size=size, mode='area')
-        grad = self.image_gradient(image).to(logits.dtype)
-        fused = torch.sigmoid(self.fuse(torch.cat([torch.sigmoid(logits), grad], 1)))
+        fused = torch.sigmoid(self.fuse(torch.cat([torch.sigmoid(logits),
+                                                   grad.to(logits.dtype)], 1)))
         return logits, fused

@@ -1,3 +1,0 @@
-# As gscnn_deeplabv3plus_r18-d8_camvid.py, with the ImageNet ResNet-18 (V1c) backbone (downloads the weights).
-_base_ = ['./gscnn_deeplabv3plus_r18-d8_camvid.py']
-model = dict(pretrained='open-mmlab://resnet18_v1c')
