@@ -124,7 +124,7 @@ def test_camvid_configs_load_and_build(tmp_path, monkeypatch):
     metrics = [METRICS.build(m) for m in cfg.val_evaluator]
     assert [type(m).__name__ for m in metrics] == ['IoUMetric', 'BoundaryFScore',
                                                    'CropIoUMetric']
-    assert metrics[2].margin_pixels(360) == [0, 35, 70, 105, 141]
+    assert metrics[2].crop_boxes(360, 480)[-1] == (141, 184, 211, 269)  # crop factor 400
     val = DATASETS.build(cfg.val_dataloader.dataset)
     assert len(val) == 2 and val[0]['data_samples'].gt_sem_seg.data.max() == 255
     train = DATASETS.build(cfg.train_dataloader.dataset)

@@ -1,16 +1,18 @@
-"""CropIoUMetric: mIoU on centre crops (the paper's distance-based evaluation)."""
-import logging
-import math
-
+"""CropIoUMetric: mIoU at the paper's crop factors, around the vanishing point."""
 import numpy as np
 import pytest
 import torch
-from mmengine.logging import MMLogger
 from mmseg.evaluation.metrics import IoUMetric
+from mmseg.registry import METRICS
 
 from mmgscnn.evaluation.metrics import CropIoUMetric
+from mmgscnn.evaluation.metrics.crop_iou_metric import class_areas
 
 CLASSES = ('a', 'b', 'c', 'd')
+PAPER = (0, 100, 200, 300, 400)
+# The paper's crops on a 1024x2048 image: (top, bottom, left, right), end excluded.
+PAPER_BOXES = [(0, 924, 100, 1948), (100, 824, 300, 1748), (200, 724, 500, 1548),
+               (300, 624, 700, 1348), (400, 524, 900, 1148)]
 
 
 def sample(pred, gt):
@@ -18,16 +20,12 @@ def sample(pred, gt):
                 gt_sem_seg=dict(data=torch.as_tensor(gt)[None]))
 
 
-def random_samples(n=4, h=20, w=30, seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        gt = rng.integers(0, 4, (h, w))
-        gt[rng.random((h, w)) < 0.1] = 255
-        pred = np.where(rng.random((h, w)) < 0.7, gt, rng.integers(0, 4, (h, w)))
-        pred[pred == 255] = 0
-        out.append(sample(pred, gt))
-    return out
+def random_maps(h, w, rng):
+    gt = rng.integers(0, 4, (h, w))
+    gt[rng.random((h, w)) < 0.1] = 255
+    pred = np.where(rng.random((h, w)) < 0.7, gt, rng.integers(0, 4, (h, w)))
+    pred[pred == 255] = 0
+    return pred, gt
 
 
 def evaluate(metric, samples):
@@ -36,14 +34,11 @@ def evaluate(metric, samples):
     return metric.evaluate(len(samples))
 
 
-def hand_miou(samples, m):
-    """mIoU of the centre crops, summed over images, by hand (numpy)."""
+def hand_miou(maps, boxes):
+    """mIoU of the given crop of every image, counts summed over images (numpy)."""
     inter, union = np.zeros(4), np.zeros(4)
-    for s in samples:
-        pred = s['pred_sem_seg']['data'][0].numpy()
-        gt = s['gt_sem_seg']['data'][0].numpy()
-        h, w = gt.shape
-        pred, gt = pred[m:h - m, m:w - m], gt[m:h - m, m:w - m]
+    for (pred, gt), (top, bottom, left, right) in zip(maps, boxes):
+        pred, gt = pred[top:bottom, left:right], gt[top:bottom, left:right]
         valid = gt != 255
         for c in range(4):
             p, g = (pred == c) & valid, (gt == c) & valid
@@ -53,86 +48,168 @@ def hand_miou(samples, m):
     return round(iou.mean() * 100, 2)
 
 
-def test_crop0_equals_iou_metric():
-    samples = random_samples()
-    res = evaluate(CropIoUMetric(margins=(0, 3)), samples)
-    iou = evaluate(IoUMetric(iou_metrics=['mIoU']), samples)
-    assert res['mIoU@crop0'] == pytest.approx(float(iou['mIoU']), abs=1e-6)
-    assert res['mIoU@crop0'] != res['mIoU@crop3']
+def test_paper_crops_on_cityscapes():
+    boxes = CropIoUMetric(crop_factors=PAPER).crop_boxes(1024, 2048)
+    assert boxes == PAPER_BOXES
+    for top, bottom, left, right in boxes:  # all around the vanishing point
+        assert (top + bottom) / 2 == 462 and (left + right) / 2 == 1024
 
 
-def test_margins_equal_mIoU_of_the_crop_by_hand():
-    samples = random_samples(seed=1)
-    res = evaluate(CropIoUMetric(margins=(0, 2, 5, 9)), samples)
-    assert list(res) == ['mIoU@crop0', 'mIoU@crop2', 'mIoU@crop5', 'mIoU@crop9']
-    for m in (0, 2, 5, 9):
-        assert res[f'mIoU@crop{m}'] == pytest.approx(hand_miou(samples, m), abs=1e-6)
+def test_crops_scale_with_height_and_width():
+    metric = CropIoUMetric(crop_factors=PAPER)
+    assert metric.crop_boxes(512, 1024) == [tuple(e // 2 for e in b) for b in PAPER_BOXES]
+    # CamVid 360x480 (4:3): rows scale by 360/1024, columns by 480/2048.
+    assert metric.crop_boxes(360, 480) == [(0, 325, 23, 457), (35, 290, 70, 410),
+                                           (70, 255, 117, 363), (105, 219, 164, 316),
+                                           (141, 184, 211, 269)]
+    # The crop keeps its fraction of the height and of the width.
+    for c, (top, bottom, left, right) in zip(PAPER, metric.crop_boxes(360, 480)):
+        assert abs((bottom - top) / 360 - (924 - 2 * c) / 1024) < 2 / 360
+        assert abs((right - left) / 480 - (1848 - 4 * c) / 2048) < 2 / 480
+    # Another reference size: the factors are pixels of that image.
+    assert CropIoUMetric(crop_factors=(0, 10), reference_size=(360, 480),
+                         vp_border=20).crop_boxes(360, 480) == [(0, 340, 20, 460),
+                                                                (10, 330, 40, 440)]
+
+
+def hood_and_top_errors():
+    """256x512 maps (a quarter of 1024x2048): class 0 everywhere, class 1 in
+    the 25 bottom rows (the paper's 100 px) predicted as class 0, and class 2
+    predicted in the 25 top rows (100 px) where the truth is class 0."""
+    gt = np.zeros((256, 512), np.int64)
+    gt[-25:] = 1
+    pred = np.zeros_like(gt)
+    pred[:25] = 2
+    return pred, gt
+
+
+def test_known_regions():
+    pred, gt = hood_and_top_errors()
+    res = evaluate(CropIoUMetric(crop_factors=PAPER), [sample(pred, gt)])
+    assert list(res) == ['mIoU@crop0', 'mIoU@crop100', 'mIoU@crop200', 'mIoU@crop300',
+                         'mIoU@crop400']
+    # Crop 0 (rows 0..230, columns 25..486): the bottom is cut, the top is not:
+    # class 0 IoU = 206 / 231 rows, class 2 IoU = 0, class 1 absent.
+    assert res['mIoU@crop0'] == round((206 / 231 + 0) / 2 * 100, 2)
+    # From crop factor 100 (25 rows at this size) on, both strips are out.
+    for c in PAPER[1:]:
+        assert res[f'mIoU@crop{c}'] == 100.0
+    # The whole image, for comparison: classes 0, 1 and 2 all count.
+    whole = evaluate(IoUMetric(iou_metrics=['mIoU']), [sample(pred, gt)])['mIoU']
+    assert whole == pytest.approx((206 * 512 / (231 * 512 + 25 * 512)) / 3 * 100, abs=0.01)
 
 
 def test_only_the_crop_counts():
-    # Perfect in the centre, wrong in a 3 px frame: 100 from margin 3 on.
-    gt = np.zeros((16, 16), np.int64)
-    gt[5:11, 5:11] = 1
-    pred = gt.copy()
-    pred[:3, :] = pred[-3:, :] = pred[:, :3] = pred[:, -3:] = 2
-    res = evaluate(CropIoUMetric(margins=(0, 2, 3, 6)), [sample(pred, gt)])
-    assert res['mIoU@crop0'] < 100 and res['mIoU@crop2'] < 100
-    assert res['mIoU@crop3'] == res['mIoU@crop6'] == 100.0
+    # Perfect inside the crop of factor 200, wrong everywhere outside.
+    gt = np.arange(256 * 512).reshape(256, 512) % 4
+    top, bottom, left, right = [e // 4 for e in PAPER_BOXES[2]]
+    pred = (gt + 1) % 4
+    pred[top:bottom, left:right] = gt[top:bottom, left:right]
+    res = evaluate(CropIoUMetric(crop_factors=PAPER), [sample(pred, gt)])
+    assert res['mIoU@crop0'] < 100 and res['mIoU@crop100'] < 100
+    assert res['mIoU@crop200'] == res['mIoU@crop300'] == res['mIoU@crop400'] == 100.0
 
 
-def test_scaled_margins():
-    metric = CropIoUMetric(margins=(0, 100, 200, 300, 400), scale_margins=True)
-    assert metric.margin_pixels(1024) == [0, 100, 200, 300, 400]
-    assert metric.margin_pixels(360) == [0, 35, 70, 105, 141]  # CamVid
-    assert CropIoUMetric(margins=(0, 100)).margin_pixels(360) == [0, 100]
-    # A scaled margin is applied in pixels of the image: 8 of 16 rows at 512.
-    samples = random_samples(h=16, w=24, seed=2)
-    res = evaluate(CropIoUMetric(margins=(0, 128), scale_margins=True,
-                                 reference_height=512), samples)
-    assert res['mIoU@crop128'] == pytest.approx(hand_miou(samples, 4), abs=1e-6)
+def test_crop_factors_equal_mIoU_of_the_crop_by_hand():
+    rng = np.random.default_rng(1)
+    maps = [random_maps(*size, rng) for size in ((64, 128), (90, 120), (64, 128))]
+    metric = CropIoUMetric(crop_factors=(300, 0, 150))  # any order, keys as given
+    res = evaluate(metric, [sample(*m) for m in maps])
+    assert list(res) == ['mIoU@crop300', 'mIoU@crop0', 'mIoU@crop150']
+    for i, c in enumerate((300, 0, 150)):
+        boxes = [metric.crop_boxes(*gt.shape)[i] for _, gt in maps]
+        assert res[f'mIoU@crop{c}'] == pytest.approx(hand_miou(maps, boxes), abs=1e-6)
 
 
-class Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-def test_empty_crop_is_nan_with_a_warning():
-    samples = random_samples(h=10, w=30)
-    logger = MMLogger.get_current_instance()
-    records = Records()
-    logger.addHandler(records)
-    try:
-        res = evaluate(CropIoUMetric(margins=(0, 4, 5, 7)), samples)
-    finally:
-        logger.removeHandler(records)
-    assert not math.isnan(res['mIoU@crop4'])  # 2 rows left
-    assert math.isnan(res['mIoU@crop5']) and math.isnan(res['mIoU@crop7'])
-    log = '\n'.join(records.messages)
-    assert 'margin 5 leaves an empty crop' in log
-    assert 'margin 7 leaves an empty crop' in log
-    assert 'margin 4 leaves' not in log
+def test_without_border_crop0_is_the_whole_image():
+    rng = np.random.default_rng(2)
+    samples = [sample(*random_maps(40, 60, rng)) for _ in range(3)]
+    res = evaluate(CropIoUMetric(crop_factors=(0, 200), vp_border=0), samples)
+    iou = evaluate(IoUMetric(iou_metrics=['mIoU']), samples)
+    assert res['mIoU@crop0'] == pytest.approx(float(iou['mIoU']), abs=1e-4)  # float32
+    assert CropIoUMetric(crop_factors=(200, ), vp_border=0).crop_boxes(1024, 2048) == \
+        [(200, 824, 400, 1648)]
 
 
-def test_bad_margins_are_rejected():
+def test_class_areas_match_mmseg():
+    rng = np.random.default_rng(3)
+    pred, gt = (torch.as_tensor(m) for m in random_maps(30, 40, rng))
+    ours = class_areas(pred, gt, 4, 255)
+    assert ours.shape == (4, 4) and ours.dtype == torch.float32
+    assert torch.equal(ours, torch.stack(IoUMetric.intersect_and_union(pred, gt, 4, 255)))
+
+
+def test_per_image_results_are_counts():
+    metric = CropIoUMetric(crop_factors=PAPER)
+    metric.dataset_meta = dict(classes=CLASSES)
+    metric.process({}, [sample(*hood_and_top_errors())])
+    (counts, ) = metric.results
+    assert counts.shape == (5, 4, 4)  # crop factors, (inter, union, pred, gt), classes
+    # crop 0: 231 x 462 pixels, all labelled class 0.
+    assert counts[0, 3].tolist() == [231 * 462, 0, 0, 0]
+
+
+def test_empty_crops_are_rejected_at_construction():
+    CropIoUMetric(crop_factors=(461, ))
+    with pytest.raises(ValueError, match='crop factor 462 leaves no pixel'):
+        CropIoUMetric(crop_factors=(0, 462))
+    CropIoUMetric(crop_factors=(511, ), vp_border=0)
+    with pytest.raises(ValueError, match='crop factor 512'):
+        CropIoUMetric(crop_factors=(512, ), vp_border=0)
+
+
+def test_empty_crop_after_scaling_is_an_error():
+    pred = gt = np.zeros((4, 8), np.int64)
+    with pytest.raises(ValueError, match='crop factor 400 .* of a 4x8 image'):
+        evaluate(CropIoUMetric(crop_factors=(0, 400)), [sample(pred, gt)])
+
+
+def test_bad_arguments_are_rejected():
     for bad in ((), (0, -10), (100, 100)):
-        with pytest.raises(ValueError, match='margins'):
-            CropIoUMetric(margins=bad)
+        with pytest.raises(ValueError, match='crop_factors'):
+            CropIoUMetric(crop_factors=bad)
+    for bad in ((1024, ), (0, 2048), 1024, (1024.0, 2048)):
+        with pytest.raises(ValueError, match='reference_size'):
+            CropIoUMetric(reference_size=bad)
+    with pytest.raises(ValueError, match='vp_border'):
+        CropIoUMetric(vp_border=-1)
+
+
+def test_centred_margins_are_gone_with_a_pointer():
+    with pytest.raises(TypeError, match="'margins': 'crop_factors'"):
+        METRICS.build(dict(type='CropIoUMetric', margins=(0, 100), scale_margins=True))
+    with pytest.raises(TypeError, match='unknown arguments'):
+        CropIoUMetric(crop_factor=(0, 100))
 
 
 def test_class_keys_give_per_class_iou():
-    samples = random_samples(seed=2)
-    res = evaluate(CropIoUMetric(margins=(0, 4), class_keys=True), samples)
+    rng = np.random.default_rng(4)
+    maps = [random_maps(64, 128, rng) for _ in range(2)]
+    samples = [sample(*m) for m in maps]
+    metric = CropIoUMetric(crop_factors=(0, 300), vp_border=0, class_keys=True)
+    res = evaluate(metric, samples)
     iou = IoUMetric.total_area_to_metrics(
         *[sum(x) for x in zip(*[IoUMetric.intersect_and_union(
             s['pred_sem_seg']['data'][0], s['gt_sem_seg']['data'][0], 4, 255)
             for s in samples])], ['mIoU'])['IoU']
     for name, value in zip(CLASSES, iou):
         assert res[f'IoU.{name}@crop0'] == pytest.approx(round(value * 100, 2), abs=1e-6)
-    assert np.mean([res[f'IoU.{c}@crop4'] for c in CLASSES]) == \
-        pytest.approx(res['mIoU@crop4'], abs=0.02)
-    assert 'IoU.a@crop0' not in evaluate(CropIoUMetric(margins=(0, 4)), samples)
+    assert np.mean([res[f'IoU.{c}@crop300'] for c in CLASSES]) == \
+        pytest.approx(res['mIoU@crop300'], abs=0.02)
+    assert 'IoU.a@crop0' not in evaluate(CropIoUMetric(crop_factors=(0, 300)), samples)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_process_does_not_sync_with_the_host():
+    metric = CropIoUMetric(crop_factors=PAPER)
+    metric.dataset_meta = dict(classes=CLASSES)
+    pred, gt = (torch.as_tensor(m).cuda() for m in hood_and_top_errors())
+    batch = [dict(pred_sem_seg=dict(data=pred[None]), gt_sem_seg=dict(data=gt[None]))]
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode('error')
+    try:
+        metric.process({}, batch)
+    finally:
+        torch.cuda.set_sync_debug_mode('default')
+    assert metric.results[0].is_cuda
+    assert metric.evaluate(1)['mIoU@crop100'] == 100.0

@@ -347,8 +347,7 @@ def test_configs_build_and_match_the_data(data, monkeypatch):
     metrics = [METRICS.build(m) for m in base.val_evaluator]
     assert [type(m).__name__ for m in metrics] == ['IoUMetric', 'BoundaryFScore',
                                                    'CropIoUMetric']
-    assert metrics[2].margin_pixels(H) == [0, 12, 23, 35, 47]
-    assert all(2 * m < H for m in metrics[2].margin_pixels(H))
+    assert metrics[2].crop_boxes(H, W)[-1] == (47, 61, 70, 90)  # crop factor 400
     train = DATASETS.build(base.train_dataloader.dataset)
     inputs = train[0]['inputs']
     assert inputs.shape[0] == 3 and inputs.shape[1] <= base.crop_size[0] \
@@ -374,5 +373,5 @@ def test_config_trains_two_iterations_and_evaluates(data, tmp_path, monkeypatch,
     keys = {'mIoU', 'mBF@1px', 'mBF@2px', 'mBF@3px', 'mBF@5px', 'mIoU@crop0',
             'mIoU@crop400'}
     assert keys <= set(metrics), sorted(metrics)
-    assert np.isfinite(metrics['mIoU']) and metrics['mIoU@crop0'] == metrics['mIoU']
+    assert np.isfinite(metrics['mIoU']) and np.isfinite(metrics['mIoU@crop400'])
     assert osp.isfile(osp.join(str(tmp_path), 'iter_2.pth'))

@@ -63,13 +63,13 @@ test_dataloader = val_dataloader
 # BoundaryFScore: tolerances in pixels of the 360x480 images, not scaled; scaling
 # the paper's (3, 5, 9, 12) px at 1024x2048 by the diagonal would give
 # (1, 1, 2, 3) px here, so 1, 2 and 3 px cover the paper's range.
-# CropIoUMetric: the paper's margins (0..400 px of 1024 rows), scaled with the
-# height: 0, 35, 70, 105 and 141 px of 360 rows; keys keep the paper's names.
+# CropIoUMetric: the paper's crop factors around the vanishing point, given at
+# 1024x2048 and scaled to 360x480 (rows by 360/1024, columns by 480/2048):
+# crop factor 400 keeps rows 141 to 183 and columns 211 to 268 (inclusive).
 val_evaluator = [
     dict(type='IoUMetric', iou_metrics=['mIoU']),
     dict(type='BoundaryFScore', tolerances=(1, 2, 3, 5), scale_tolerances=False),
-    dict(type='CropIoUMetric', margins=(0, 100, 200, 300, 400), scale_margins=True,
-         reference_height=1024),
+    dict(type='CropIoUMetric', crop_factors=(0, 100, 200, 300, 400)),
 ]
 test_evaluator = val_evaluator
 

@@ -50,13 +50,13 @@ test_dataloader = val_dataloader
 # mIoU, boundary F-score and the paper's crop-factor mIoU in one run.
 # BoundaryFScore: tolerances in pixels of the 120x160 images (thin classes are
 # 2-4 px wide, so 1-3 px are the informative ones; 5 px as on CamVid).
-# CropIoUMetric: the paper's margins (0..400 px of 1024 rows) scaled with the
-# height: 0, 12, 23, 35 and 47 px of 120 rows; keys keep the paper's names.
+# CropIoUMetric: the paper's crop factors around the vanishing point, given at
+# 1024x2048 and scaled to 120x160 (rows by 120/1024, columns by 160/2048):
+# crop factor 400 keeps rows 47 to 60 and columns 70 to 89 (inclusive).
 val_evaluator = [
     dict(type='IoUMetric', iou_metrics=['mIoU']),
     dict(type='BoundaryFScore', tolerances=(1, 2, 3, 5), scale_tolerances=False),
-    dict(type='CropIoUMetric', margins=(0, 100, 200, 300, 400), scale_margins=True,
-         reference_height=1024),
+    dict(type='CropIoUMetric', crop_factors=(0, 100, 200, 300, 400)),
 ]
 test_evaluator = val_evaluator
 
