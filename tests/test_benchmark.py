@@ -134,14 +134,14 @@ def test_own_code_runs_on_a_batch(tiny_configs):
 def test_config_preparation(tiny_configs):
     """No downloads, BN for SyncBN, batches padded to the crop, options last."""
     cfg = bench.load_benchmark_config(
-        osp.join(REPO, 'configs/gscnn/pspnet_r101_cityscapes.py'),
-        {'model.decode_head.shape_stream.stride': 2}, {'model.backbone.depth': 50},
+        osp.join(REPO, 'configs/gscnn/gscnn-pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py'),
+        {'model.shape_head.shape_stream.stride': 2}, {'model.backbone.depth': 50},
         (64, 96))
     assert cfg.model.pretrained is None and cfg.model.backbone.depth == 50
     assert cfg.model.data_preprocessor.size == (64, 96)
     assert 'SyncBN' in repr(cfg.to_dict().get('norm_cfg'))  # mmseg's top-level variable
     assert 'SyncBN' not in repr(cfg.model.to_dict())
-    assert cfg.model.decode_head.decoder.norm_cfg['type'] == 'BN'
+    assert cfg.model.decode_head.norm_cfg['type'] == 'BN'
     assert bench.shape_stream_stride(cfg) == 2
     assert bench.shape_stream_stride(bench.load_benchmark_config(
         tiny_configs['baseline'], {}, None, (32, 32))) is None
@@ -164,8 +164,8 @@ def test_default_groups_resolve_to_existing_files():
 @pytest.mark.parametrize('argv, message', [
     (['--groups', 'segformer'], "unknown group 'segformer'"),
     (['--configs', 'missing_base.py', 'missing_other.py'], "'missing_base.py' does not exist"),
-    (['--configs', 'configs/gscnn/pspnet_r101_cityscapes.py'], 'needs a baseline config'),
-    (['--configs', 'mmseg::pspnet/nope.py', 'configs/gscnn/pspnet_r101_cityscapes.py'],
+    (['--configs', 'configs/gscnn/gscnn-pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py'], 'needs a baseline config'),
+    (['--configs', 'mmseg::pspnet/nope.py', 'configs/gscnn/gscnn-pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py'],
      "'mmseg::pspnet/nope.py' does not exist"),
     (['--iters', '0'], '--iters must be >= 1'),
     (['--device', 'cuda:0'] if not torch.cuda.is_available() else ['--batch', '0'],
@@ -175,3 +175,21 @@ def test_bad_options_name_the_option_and_the_fix(argv, message):
     with pytest.raises(SystemExit) as info:
         bench.main(argv)
     assert message in str(info.value)
+
+
+def test_plain_cuda_device_gets_an_index(monkeypatch):
+    """'cuda' (the default on a CUDA machine) becomes 'cuda:<current>', which
+    torch.cuda.set_device accepts."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'current_device', lambda: 3)
+    assert bench.resolve_device('cuda') == torch.device('cuda', 3)
+    assert bench.resolve_device('cuda:1') == torch.device('cuda', 1)
+    assert bench.resolve_device('cpu') == torch.device('cpu')
+
+
+def test_memory_counter_is_reset_after_the_warmup():
+    calls = []
+    times = bench._timed(lambda: calls.append('step'), warmup=2, iters=3,
+                         device=torch.device('cpu'), after_warmup=lambda: calls.append('reset'))
+    assert calls == ['step', 'step', 'reset', 'step', 'step', 'step']
+    assert len(times) == 3

@@ -20,7 +20,7 @@ from mmgscnn.datasets import CamVidDataset
 from mmgscnn.visualization import SegBoundaryVisualizer
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CAMVID_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'camvid', '*.py')))
+CAMVID_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*', '*_camvid-360x480.py')))
 CAMVID_PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128],
                   [60, 40, 222], [128, 128, 0], [192, 128, 128], [64, 64, 128],
                   [64, 0, 128], [64, 64, 0], [0, 128, 192]]
@@ -99,20 +99,22 @@ def test_camvid_configs_load_and_build(tmp_path, monkeypatch):
     write_camvid(str(tmp_path))
     monkeypatch.setenv('CAMVID_ROOT', str(tmp_path))
     names = sorted(osp.basename(p) for p in CAMVID_CONFIGS)
-    assert names == sorted(f'{g}{m}_r18-d8_camvid{p}.py' for g in ('', 'gscnn_')
-                           for m in ('deeplabv3plus', 'pspnet') for p in ('', '_pretrained'))
+    assert names == sorted(f'{g}{m}_r18-d8{p}_1xb8-20k_camvid-360x480.py'
+                           for g in ('', 'gscnn-', 'dual-task-')
+                           for m in ('deeplabv3plus', 'pspnet') for p in ('', '-in1k-pre')
+                           if not (g == 'dual-task-' and p))
     for path in CAMVID_CONFIGS:
         cfg = Config.fromfile(path)
         name = osp.basename(path)
         assert cfg.train_dataloader.dataset.data_root == str(tmp_path)
         assert cfg.visualizer.type == 'SegBoundaryVisualizer'
-        want = 'open-mmlab://resnet18_v1c' if 'pretrained' in name else None
+        want = 'open-mmlab://resnet18_v1c' if 'in1k-pre' in name else None
         assert cfg.model.pretrained == want, name
-        if 'pretrained' in name:
+        if 'in1k-pre' in name:
             continue  # the same model; building would not load the weights anyway
         model = MODELS.build(cfg.model)
         head = model.decode_head
-        if name.startswith('gscnn_'):
+        if name.startswith('gscnn-'):
             assert type(model).__name__ == 'GSCNNEncoderDecoder'
             head = head.decoder
         assert type(head).__name__ == ('DepthwiseSeparableASPPHead' if 'deeplab' in name

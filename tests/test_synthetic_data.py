@@ -1,5 +1,5 @@
 """SyntheticStreet: tools/generate_synthetic_data.py, SyntheticStreetDataset and
-the configs in configs/synthetic/."""
+the synthetic configs (configs/*/*_synthetic-96x128.py)."""
 import glob
 import importlib.util
 import json
@@ -18,7 +18,8 @@ from mmgscnn.datasets import CamVidDataset
 from mmgscnn.datasets.synthetic import CLASSES, PALETTE, SyntheticStreetDataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'synthetic', '*.py')))
+CONFIGS = [osp.join(REPO, 'configs', 'deeplabv3plus', 'deeplabv3plus_r18-d8-w32_1xb4-600it_synthetic-96x128.py'),
+           osp.join(REPO, 'configs', 'gscnn', 'gscnn-deeplabv3plus_r18-d8-w32_1xb4-600it_synthetic-96x128.py')]
 H, W = 120, 160  # the generator's default size
 LOAD = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations')]
 
@@ -323,13 +324,13 @@ def test_configs_build_and_match_the_data(data, monkeypatch):
     root, _ = data
     monkeypatch.setenv('SYNTHETIC_ROOT', root)
     names = [osp.basename(p) for p in CONFIGS]
-    assert names == ['deeplabv3plus_r18-d8_synthetic.py',
-                     'gscnn_deeplabv3plus_r18-d8_synthetic.py']
+    assert names == ['deeplabv3plus_r18-d8-w32_1xb4-600it_synthetic-96x128.py',
+                     'gscnn-deeplabv3plus_r18-d8-w32_1xb4-600it_synthetic-96x128.py']
     base, gscnn = (Config.fromfile(p) for p in CONFIGS)
     # The README conversion: the GSCNN head wraps the baseline's head unchanged.
     assert gscnn.model.type == 'GSCNNEncoderDecoder'
-    assert gscnn.model.decode_head.type == 'GatedShapeHead'
-    assert gscnn.model.decode_head.decoder == base.model.decode_head
+    assert gscnn.model.decode_head == base.model.decode_head
+    assert gscnn.model.shape_head.shape_stream.in_channels == [32, 64, 128, 256]
     assert gscnn.model.backbone == base.model.backbone
     for cfg in (base, gscnn):
         assert cfg.train_dataloader.dataset.data_root == root
@@ -343,7 +344,7 @@ def test_configs_build_and_match_the_data(data, monkeypatch):
     # shape stream levels = the backbone's channels
     model = MODELS.build(gscnn.model)
     feats = model.backbone(torch.zeros(1, 3, *gscnn.crop_size))
-    assert list(gscnn.model.decode_head.shape_stream.in_channels) == [f.shape[1] for f in feats]
+    assert list(gscnn.model.shape_head.shape_stream.in_channels) == [f.shape[1] for f in feats]
     metrics = [METRICS.build(m) for m in base.val_evaluator]
     assert [type(m).__name__ for m in metrics] == ['IoUMetric', 'BoundaryFScore',
                                                    'CropIoUMetric']

@@ -14,7 +14,7 @@ figure is divided by the baseline's. Built-in groups (``--groups``):
 (``baseline``), the same model trained with our DualTaskLoss
 (``dualtask``, configs/dualtask/) and the GSCNN model (``gscnn``,
 configs/gscnn/). ``--stride2`` adds, for every GSCNN config, a copy with
-``model.decode_head.shape_stream.stride=2`` (``gscnn-s2``).
+``model.shape_head.shape_stream.stride=2`` (``gscnn-s2``).
 
 See docs/benchmarks.md for what every figure means and how it is measured.
 """
@@ -43,13 +43,13 @@ GROUPS = {
     'deeplabv3plus': [
         ('baseline',
          'mmseg::deeplabv3plus/deeplabv3plus_r101-d8_4xb2-80k_cityscapes-512x1024.py'),
-        ('dualtask', 'configs/dualtask/deeplabv3plus_r101_cityscapes.py'),
-        ('gscnn', 'configs/gscnn/deeplabv3plus_r101_cityscapes.py'),
+        ('dualtask', 'configs/dual_task/dual-task-deeplabv3plus_r101-d8_4xb2-80k_cityscapes-512x1024.py'),
+        ('gscnn', 'configs/gscnn/gscnn-deeplabv3plus_r101-d8_4xb2-80k_cityscapes-512x1024.py'),
     ],
     'pspnet': [
         ('baseline', 'mmseg::pspnet/pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py'),
-        ('dualtask', 'configs/dualtask/pspnet_r101_cityscapes.py'),
-        ('gscnn', 'configs/gscnn/pspnet_r101_cityscapes.py'),
+        ('dualtask', 'configs/dual_task/dual-task-pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py'),
+        ('gscnn', 'configs/gscnn/gscnn-pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py'),
     ],
 }
 
@@ -95,7 +95,7 @@ def parse_args(argv):
                    'the option for several groups')
     p.add_argument('--stride2', action='store_true',
                    help='also run every GSCNN config with '
-                   'model.decode_head.shape_stream.stride=2')
+                   'model.shape_head.shape_stream.stride=2')
     p.add_argument('--device', default=None,
                    help="'cuda', 'cuda:N' or 'cpu' (default: cuda when available)")
     p.add_argument('--batch', type=int, default=2, help='training batch size')
@@ -148,6 +148,9 @@ def resolve_device(name):
                              f'{torch.__version__}); use --device cpu')
     if device.type not in ('cpu', 'cuda'):
         raise BenchmarkError(f'--device {name}: only cpu and cuda are supported')
+    if device.type == 'cuda' and device.index is None:
+        # 'cuda' means the current device; torch.cuda.set_device needs an index
+        device = torch.device('cuda', torch.cuda.current_device())
     return device
 
 
@@ -241,9 +244,11 @@ def load_benchmark_config(path, column_options, cfg_options, crop):
 
 def shape_stream_stride(cfg):
     """Stride of the config's shape stream, or None for a model without one."""
-    head = cfg.model.get('decode_head', {})
-    if not isinstance(head, dict) or head.get('type') != 'GatedShapeHead':
-        return None
+    head = cfg.model.get('shape_head')
+    if head is None:
+        head = cfg.model.get('decode_head', {})
+        if not isinstance(head, dict) or head.get('type') != 'GatedShapeHead':
+            return None
     return int((head.get('shape_stream') or {}).get('stride', 1))
 
 
@@ -352,10 +357,14 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def _timed(fn, warmup, iters, device):
-    """Run ``fn`` warmup + iters times -> seconds of the timed runs."""
+def _timed(fn, warmup, iters, device, after_warmup=None):
+    """Run ``fn`` warmup + iters times -> seconds of the timed runs.
+    ``after_warmup()`` runs between the two (e.g. a memory counter reset)."""
     for _ in range(warmup):
         fn()
+    _sync(device)
+    if after_warmup is not None:
+        after_warmup()
     times = []
     for _ in range(iters):
         _sync(device)
@@ -387,14 +396,20 @@ def count_complexity(model, infer_size, device):
 def measure_training(model, optim_wrapper, data, warmup, iters, device):
     """Median seconds of ``model.train_step`` (data preprocessor, forward,
     losses, backward, optimizer step), and on CUDA the peak allocated memory
-    (params, grads, optimizer state, activations) over all steps."""
+    (params, grads, optimizer state, activations) over the timed steps. The
+    counter is reset after the warm-up, so cuDNN's autotuning workspaces of
+    the first steps are not counted."""
     import torch
     model.train()
-    if device.type == 'cuda':
-        gc.collect()
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-    times = _timed(lambda: model.train_step(data, optim_wrapper), warmup, iters, device)
+
+    def reset():
+        if device.type == 'cuda':
+            gc.collect()
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+
+    times = _timed(lambda: model.train_step(data, optim_wrapper), warmup, iters, device,
+                   after_warmup=reset)
     out = dict(train_step_s=statistics.median(times), train_step_s_all=times)
     if device.type == 'cuda':
         out['train_peak_memory_bytes'] = int(torch.cuda.max_memory_allocated(device))
@@ -770,8 +785,8 @@ def methods(device):
                    'cross-entropy/accuracy run outside it')
     if device.type == 'cuda':
         common.update(
-            train_memory='torch.cuda.max_memory_allocated over the warm-up and timed '
-                         'steps, after reset_peak_memory_stats (params, grads, optimizer '
+            train_memory='torch.cuda.max_memory_allocated over the timed steps, '
+                         'reset after the warm-up (reset_peak_memory_stats) (params, grads, optimizer '
                          'state, activations; not the CUDA context or cached blocks)',
             timing_sync='torch.cuda.synchronize before and after every timed step')
     else:
@@ -901,7 +916,7 @@ def _run(args, argv, device, groups):
                                         args.crop)
             if args.stride2 and shape_stream_stride(cfg) == 1:
                 columns.append(dict(col, label=col['label'] + '-s2', options=dict(
-                    col['options'], **{'model.decode_head.shape_stream.stride': 2})))
+                    col['options'], **{'model.shape_head.shape_stream.stride': 2})))
     env = environment(args, device)
     log(f'benchmark on {env["device"]}, torch {env["torch"]}')
     if device.type == 'cuda' and args.warmup < 2:

@@ -3,7 +3,7 @@
     python tools/demo.py [--out-dir demo_out] [--iters 600] [--data-dir data/synthetic]
 
 1. writes the SyntheticStreet dataset if it is missing (no download);
-2. trains the baseline (configs/synthetic/deeplabv3plus_r18-d8_synthetic.py)
+2. trains the baseline (configs/deeplabv3plus/deeplabv3plus_r18-d8-w32_1xb4-600it_synthetic-96x128.py)
    and the same model with the shape stream (gscnn_...) with tools/train.py,
    showing mmengine's progress;
 3. evaluates both with tools/test.py (mIoU, boundary F-score, crop mIoU,
@@ -30,8 +30,8 @@ import numpy as np
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(REPO, 'tools')
-MODELS = (('baseline', 'configs/synthetic/deeplabv3plus_r18-d8_synthetic.py'),
-          ('gscnn', 'configs/synthetic/gscnn_deeplabv3plus_r18-d8_synthetic.py'))
+MODELS = (('baseline', 'configs/deeplabv3plus/deeplabv3plus_r18-d8-w32_1xb4-600it_synthetic-96x128.py'),
+          ('gscnn', 'configs/gscnn/gscnn-deeplabv3plus_r18-d8-w32_1xb4-600it_synthetic-96x128.py'))
 THIN_CLASSES = ('pole', 'sign', 'fence', 'wire', 'pedestrian')
 
 

@@ -77,3 +77,5 @@ test_evaluator = val_evaluator
 # get one more panel with the boundary map of GSCNN models.
 visualizer = dict(type='SegBoundaryVisualizer', vis_backends=[dict(type='LocalVisBackend')],
                   name='visualizer')
+# --tta averages the boundary map over the augmentations too.
+tta_model = dict(type='GSCNNTTAModel')

@@ -62,3 +62,5 @@ test_evaluator = val_evaluator
 
 visualizer = dict(type='SegBoundaryVisualizer', vis_backends=[dict(type='LocalVisBackend')],
                   name='visualizer')
+# --tta averages the boundary map over the augmentations too.
+tta_model = dict(type='GSCNNTTAModel')
