@@ -23,7 +23,7 @@ def _phase_offsets(s: int) -> list:
 
 
 def _enlarge_axis(x: Tensor, s: int, dim: int) -> Tensor:
-    """Enlarge ``x`` by the integer factor ``s`` along ``dim`` (-1 or -2)."""
+    """Enlarge ``x`` by the integer factor ``s`` along axis ``dim`` (>= 0)."""
     if s == 1:
         return x
     n = x.shape[dim]
@@ -32,8 +32,7 @@ def _enlarge_axis(x: Tensor, s: int, dim: int) -> Tensor:
     nxt = torch.cat([x.narrow(dim, 1, n - 1), last], dim=dim) if n > 1 else x
     phases = [torch.lerp(x, prev, -d) if d < 0 else torch.lerp(x, nxt, d)
               for d in _phase_offsets(s)]
-    # (..., n, s) along the columns, (..., n, s, W) along the rows.
-    out = torch.stack(phases, dim=dim)
+    out = torch.stack(phases, dim=dim + 1)  # (..., n, s, ...)
     shape = list(x.shape)
     shape[dim] = n * s
     return out.reshape(shape)
@@ -41,8 +40,13 @@ def _enlarge_axis(x: Tensor, s: int, dim: int) -> Tensor:
 
 def enlarge_bilinear(x: Tensor, s_h: int, s_w: int) -> Tensor:
     """(N, C, h, w) -> (N, C, s_h * h, s_w * w), bilinear with half-pixel
-    centres (``align_corners=False``), as blends of shifted copies."""
-    return _enlarge_axis(_enlarge_axis(x, s_h, -2), s_w, -1)
+    centres (``align_corners=False``), as blends of shifted copies. A
+    channels-last input is processed as (N, h, w, C) and stays channels-last."""
+    if x.dim() == 4 and x.shape[1] > 1 and not x.is_contiguous() and \
+            x.is_contiguous(memory_format=torch.channels_last):
+        nhwc = x.permute(0, 2, 3, 1)
+        return _enlarge_axis(_enlarge_axis(nhwc, s_h, 1), s_w, 2).permute(0, 3, 1, 2)
+    return _enlarge_axis(_enlarge_axis(x, s_h, x.dim() - 2), s_w, x.dim() - 1)
 
 
 def upsample_bilinear(x: Tensor, size: Sequence[int], align_corners: bool = False) -> Tensor:

@@ -1,0 +1,105 @@
+"""mmgscnn.models.segmentors.gscnn_encoder_decoder: shape_head wrapping,
+padding masks, binary heads, the boundary output of predict."""
+import pytest
+import torch
+from mmengine.structures import PixelData
+
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from mmgscnn.models import GSCNNEncoderDecoder, padding_mask
+
+from helpers import tiny_model
+
+
+def batch(model, sizes, training=True, binary=False, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    imgs, samples = [], []
+    for h, w in sizes:
+        imgs.append(torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8))
+        label = torch.zeros(1, h, w, dtype=torch.long)
+        label[:, h // 3:, w // 2:] = 1
+        if not binary:
+            label[:, :, :w // 5] = 2
+        s = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+        s.gt_sem_seg = PixelData(data=label)
+        samples.append(s)
+    return model.data_preprocessor(dict(inputs=imgs, data_samples=samples), training)
+
+
+def build(cfg):
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def test_shape_head_wraps_the_plain_decode_head():
+    cfg = tiny_model('psp')
+    model = build(cfg)
+    assert type(model.decode_head).__name__ == 'GatedShapeHead'
+    assert type(model.decode_head.decoder).__name__ == 'PSPHead'
+    cfg.pop('shape_head')
+    with pytest.raises(TypeError, match='model.shape_head=dict'):
+        build(cfg)
+
+
+def test_padding_mask_from_the_metas():
+    metas = [dict(padding_size=[0, 3, 0, 2]), dict(padding_size=[0, 0, 0, 0])]
+    mask = padding_mask(metas, (6, 8), torch.device('cpu'))
+    assert mask.shape == (2, 1, 6, 8)
+    assert mask[0, 0, :4, :5].all() and not mask[0, 0, 4:].any() and not mask[0, 0, :, 5:].any()
+    assert mask[1].all()
+    assert padding_mask([dict(), dict(padding_size=[0, 0, 0, 0])], (6, 8), 'cpu') is None
+
+
+def test_training_batches_carry_the_padding_to_the_shape_stream():
+    model = build(tiny_model('fcn'))
+    data = batch(model, [(40, 48), (32, 40)])   # padded to 40x48 (size_divisor 8)
+    seen = []
+    model.decode_head.shape_stream.register_forward_pre_hook(
+        lambda m, args: seen.append(args[2]))
+    model(data['inputs'], data['data_samples'], mode='loss')
+    valid = seen[0]
+    assert valid is not None and valid[0].all()
+    assert valid[1, 0, :32, :40].all() and not valid[1, 0, 32:].any()
+
+
+def test_binary_head_trains_with_every_loss():
+    cfg = tiny_model('fcn', num_classes=2, out_channels=1, threshold=0.5,
+                     loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=True,
+                                      loss_weight=1.0))
+    model = build(cfg)
+    data = batch(model, [(32, 40)] * 2, binary=True)
+    losses = model(data['inputs'], data['data_samples'], mode='loss')
+    for key in ('decode.loss_boundary', 'decode.loss_attention', 'decode.loss_dual_task'):
+        assert torch.isfinite(losses[key]), key
+    assert losses['decode.loss_dual_task'] > 0
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    assert model.decode_head.decoder.conv_seg.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        pred = model(data['inputs'], data['data_samples'], mode='predict')[0]
+    assert pred.pred_sem_seg.shape == (32, 40) and pred.pred_boundary.shape == (32, 40)
+    assert set(pred.pred_sem_seg.data.unique().tolist()) <= {0, 1}
+
+
+def test_predict_restores_the_boundary_like_the_segmentation():
+    """Padding removed, flip undone, resized to the original size."""
+    model = build(tiny_model('sepaspp')).eval()
+    torch.nn.init.normal_(model.decode_head.shape_stream.classifier.weight, std=3.0)
+    data = batch(model, [(29, 37)], training=False)
+    inputs = torch.nn.functional.pad(data['inputs'], (0, 3, 0, 3))   # 32x40
+    ds = data['data_samples'][0]
+    ds.set_metainfo(dict(ori_shape=(58, 74), flip=True, flip_direction='horizontal',
+                         pad_shape=(32, 40), padding_size=[0, 3, 0, 3]))
+    with torch.no_grad():
+        pred = model.predict(inputs, data['data_samples'])[0]
+        _, boundary = model.encode_decode_with_boundary(inputs, [ds.metainfo])
+    assert pred.pred_boundary.shape == (58, 74)
+    expected = boundary[..., :29, :37]
+    expected = torch.nn.functional.interpolate(expected.flip(3), size=(58, 74),
+                                               mode='bilinear').sigmoid()[0]
+    torch.testing.assert_close(pred.pred_boundary.data, expected)
+    unflipped = torch.nn.functional.interpolate(boundary[..., :29, :37], size=(58, 74),
+                                                mode='bilinear').sigmoid()[0]
+    assert (pred.pred_boundary.data - unflipped).abs().max() > 1e-3
+    assert isinstance(model, GSCNNEncoderDecoder)

@@ -1,0 +1,104 @@
+"""mmgscnn.models.shape_stream.shape_stream: layouts, stem, padding, equivalences."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmgscnn.models import ShapeStream
+
+from helpers import TINY_CHANNELS
+
+
+def feats_for(h, w, n=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    sizes = [(h // 4, w // 4)] + [(h // 8, w // 8)] * 3
+    return [torch.randn(n, c, *s, generator=g) for c, s in zip(TINY_CHANNELS, sizes)]
+
+
+def build(**kwargs):
+    torch.manual_seed(0)
+    stream = ShapeStream(TINY_CHANNELS, channels=(8, 8, 4, 4), **kwargs)
+    stream.init_weights()
+    return stream.eval()
+
+
+def reference_forward(stream, feats, image):
+    """The official code's layout written out: enlarge the input level, then
+    every residual block, 1x1 reduction and GCL at full resolution."""
+    size = image.shape[-2:]
+    up = lambda t: F.interpolate(t, size=size, mode='bilinear', align_corners=False)  # noqa
+    x = up(stream.input_conv(feats[0]))
+    for i, level in enumerate(stream.gate_indices):
+        x = stream.blocks[i](x)
+        x = stream.gates[i](stream.reduces[i](x), up(stream.gate_convs[i](feats[level])))
+    return stream.classifier(x)
+
+
+def test_paper_layout_computes_the_official_stream():
+    stream = build(first_block_low_res=False, stem_channels=0)
+    feats, image = feats_for(32, 48), torch.rand(2, 3, 32, 48) * 255
+    with torch.no_grad():
+        logits, fused = stream(feats, image)
+        torch.testing.assert_close(logits, reference_forward(stream, feats, image))
+    assert fused.shape == logits.shape == (2, 1, 32, 48)
+
+
+def test_low_res_first_block_runs_at_the_input_level_resolution():
+    stream = build(first_block_low_res=True, stem_channels=0)
+    seen = []
+    stream.blocks[0].register_forward_hook(lambda m, a, out: seen.append(out.shape[-2:]))
+    stream.blocks[1].register_forward_hook(lambda m, a, out: seen.append(out.shape[-2:]))
+    with torch.no_grad():
+        logits, _ = stream(feats_for(32, 48), torch.rand(2, 3, 32, 48) * 255)
+    assert seen == [(8, 12), (32, 48)] and logits.shape[-2:] == (32, 48)
+
+
+def test_stem_gives_the_stream_a_learned_full_resolution_input():
+    feats = feats_for(32, 48)
+    for stem, expect_gradient in ((8, True), (0, False)):
+        stream = build(stem_channels=stem).train()
+        image = (torch.rand(2, 3, 32, 48) * 255).requires_grad_(True)
+        logits, _ = stream(feats, image)
+        # one full-resolution pixel: only a learned full-resolution input
+        # (the stem) makes the boundary logit there depend on the image
+        logits[0, 0, 16, 20].backward()
+        grad = image.grad
+        assert (grad is not None and grad[0, :, 15:18, 19:22].abs().sum() > 0) == \
+            expect_gradient
+    assert build(stem_channels=8).gates[0].conv.in_channels == 8 + 8
+
+
+def test_image_gradient_is_zero_across_the_padding_border():
+    stream = build(stem_channels=0)
+    image = torch.full((1, 3, 32, 48), 200.0)
+    image[..., :, 40:] = 117.0     # padded area: the mean colour after un-normalising
+    valid = torch.ones(1, 1, 32, 48, dtype=torch.bool)
+    valid[..., 40:] = False
+    _, grad = stream.image_inputs(image, (32, 48), None)
+    assert grad[0, 0, :, 39:41].min() > 0.1           # the seam is an edge ...
+    _, grad = stream.image_inputs(image, (32, 48), valid)
+    assert grad.abs().max() == 0                      # ... unless masked
+    # real edges away from the padding stay
+    image[..., :, 10:] = 20.0
+    _, grad = stream.image_inputs(image, (32, 48), valid)
+    assert grad[0, 0, :, 9:11].min() > 0.1
+
+
+@pytest.mark.parametrize('first_block_low_res,stem', [(True, 8), (False, 0)])
+def test_checkpointing_changes_nothing(first_block_low_res, stem):
+    feats, image = feats_for(32, 48), torch.rand(2, 3, 32, 48) * 255
+    results = []
+    for with_cp in (False, True):
+        stream = build(first_block_low_res=first_block_low_res, stem_channels=stem,
+                       with_cp=with_cp).train()
+        fs = [f.clone().requires_grad_(True) for f in feats]
+        logits, fused = stream(fs, image)
+        (logits.square().mean() + fused.mean()).backward()
+        results.append([logits, fused] + [f.grad for f in fs] +
+                       [p.grad for p in stream.parameters()])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_stem_width_names_the_key():
+    with pytest.raises(ValueError, match='shape_stream.stem_channels'):
+        ShapeStream(TINY_CHANNELS, channels=(8, 8, 4, 4), stem_channels=-1)
