@@ -1,4 +1,9 @@
-"""Installs the mmgscnn plug-in (``pip install -e .``)."""
+"""Installs the mmgscnn plug-in (``pip install -e .``).
+
+Its requirements are the version ranges of ``requirements/runtime.txt``, so an
+existing mmseg/mmcv environment inside them is kept; the exact versions of
+``make setup`` are pinned in ``requirements/constraints.txt``.
+"""
 from pathlib import Path
 
 from setuptools import find_packages, setup

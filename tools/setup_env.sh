@@ -6,7 +6,7 @@
 #   PYTHON               interpreter that creates the venv        (default: python3)
 #   VENV                 where the venv lives                     (default: .venv)
 #   TORCH_SPEC           torch requirement when the venv has none (default: torch==2.13.0)
-#   MMGSCNN_WHEELHOUSE   folder with a prebuilt mmcv 2.1.0 wheel  (default: ../shared/wheels if it exists)
+#   MMGSCNN_WHEELHOUSE   folder with a prebuilt mmcv wheel        (default: ../shared/wheels if it exists)
 #   MMCV_BUILD_JOBS      parallel jobs for an mmcv source build   (default: number of cores)
 set -u
 cd "$(dirname "$0")/.."
@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
-MMCV_VERSION=2.1.0
+# Exact versions come from requirements/constraints.txt, applied to every pip call.
+MMCV_VERSION=$(sed -n 's/^mmcv==\([^ #]*\).*/\1/p' requirements/constraints.txt)
 if [ -z "${MMGSCNN_WHEELHOUSE:-}" ] && [ -d ../shared/wheels ]; then
   MMGSCNN_WHEELHOUSE=$(cd ../shared/wheels && pwd)
 fi
@@ -27,6 +28,7 @@ fail() {  # fail STEP HINT
   printf '[setup] FAILED at step "%s".\n[setup] What to do: %s\n' "$1" "$2" >&2
   exit 1
 }
+[ -n "$MMCV_VERSION" ] || fail "read requirements/constraints.txt" "it must pin mmcv (a line mmcv==VERSION)"
 pipi() { "$VPY" -m pip install --disable-pip-version-check -q -c requirements/constraints.txt "$@"; }
 
 # Everything that decides what gets installed; a change re-runs the full set-up.
@@ -75,7 +77,7 @@ if mmcv_ok; then
   say "mmcv $MMCV_VERSION with compiled ops already installed"
 else
   # numpy, opencv etc. first: mmcv's build imports some of them.
-  pipi numpy addict yapf pyyaml pillow opencv-python "mmengine==0.10.7" ninja \
+  pipi numpy addict yapf pyyaml pillow opencv-python mmengine ninja \
     || fail "install mmcv build dependencies" "check network access to PyPI, then re-run make setup"
   if [ -n "$WHEELHOUSE" ]; then
     say "trying a prebuilt mmcv $MMCV_VERSION wheel from $WHEELHOUSE"
@@ -103,7 +105,7 @@ fi
 # --- step 4: the rest of the stack and the package ----------------------------------
 say "installing runtime and test requirements"
 pipi -r requirements/runtime.txt -r requirements/tests.txt \
-  || fail "install requirements" "check network access to PyPI; the pins are in requirements/runtime.txt and requirements/tests.txt"
+  || fail "install requirements" "check network access to PyPI; the exact versions are in requirements/constraints.txt, the ranges in requirements/runtime.txt"
 pipi --no-deps --no-build-isolation -e . \
   || fail "install mmgscnn (pip install -e .)" "see the pip output above; setup.py must be importable with setuptools<81"
 

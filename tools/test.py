@@ -13,6 +13,7 @@ import os.path as osp
 
 from mmengine.runner import Runner
 
+from mmgscnn.datasets.data_check import DatasetNotFoundError, check_dataset_folders
 from mmgscnn.utils.config import (add_common_args, export_local_rank, load_config,
                                   shutdown_distributed)
 
@@ -67,6 +68,10 @@ def main(argv=None):
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
+    try:
+        check_dataset_folders(cfg, 'test')
+    except DatasetNotFoundError as err:
+        raise SystemExit(str(err)) from None
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     shutdown_distributed()

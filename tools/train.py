@@ -7,6 +7,7 @@ import argparse
 
 from mmengine.runner import Runner
 
+from mmgscnn.datasets.data_check import DatasetNotFoundError, check_dataset_folders
 from mmgscnn.utils.config import (add_common_args, export_local_rank, load_config,
                                   shutdown_distributed)
 
@@ -39,6 +40,10 @@ def main(argv=None):
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
+    try:
+        check_dataset_folders(cfg, 'train')
+    except DatasetNotFoundError as err:
+        raise SystemExit(str(err)) from None
     runner = Runner.from_cfg(cfg)
     runner.train()
     shutdown_distributed()
