@@ -50,7 +50,7 @@ def prepare_cpu_distributed(cfg: Config) -> None:
         print_log('no CUDA: SyncBN replaced by BN (torch\'s SyncBatchNorm needs GPUs); '
                   'each CPU process normalises with its own batch', logger='current',
                   level=30)
-        cfg.model = Config(dict(m=_replace_syncbn(cfg.model.to_dict()))).m
+        cfg.model = Config(dict(m=replace_syncbn(cfg.model.to_dict()))).m
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
 
@@ -65,12 +65,18 @@ def shutdown_distributed() -> None:
         dist.destroy_process_group()
 
 
-def _replace_syncbn(obj):
+SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN')
+
+
+def replace_syncbn(obj):
+    """A copy of the config dict/list ``obj`` with every norm layer of type
+    ``SyncBN`` or ``MMSyncBN`` replaced by ``BN`` (for a single process or
+    the CPU, where synchronised BN cannot run)."""
     if isinstance(obj, dict):
-        return {k: ('BN' if k == 'type' and v == 'SyncBN' else _replace_syncbn(v))
+        return {k: ('BN' if k == 'type' and v in SYNC_BN_TYPES else replace_syncbn(v))
                 for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_replace_syncbn(v) for v in obj)
+        return type(obj)(replace_syncbn(v) for v in obj)
     return obj
 
 

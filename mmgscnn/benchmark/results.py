@@ -1,0 +1,74 @@
+"""Ratios of every column to its group's baseline, with the figures behind
+them and the targets that apply."""
+import math
+
+from .precision import precision_label
+
+# Targets for GSCNN / baseline, by shape-stream stride (docs/benchmarks.md).
+TARGETS = {
+    1: dict(train_time_ratio=1.15, train_memory_ratio=1.25, infer_time_ratio=1.10),
+    2: dict(train_time_ratio=1.05, train_memory_ratio=1.10, infer_time_ratio=1.05),
+}
+RATIOS = ('params_ratio', 'flops_ratio', 'train_time_ratio', 'train_memory_ratio',
+          'infer_time_ratio')
+# absolute figures behind the ratios (units: count, FLOPs, s, bytes, s)
+FIGURES = ('params', 'flops', 'train_step_s', 'train_peak_memory_bytes', 'infer_s')
+RATIO_OF = dict(params_ratio='params', flops_ratio='flops',
+                train_time_ratio='train_step_s',
+                train_memory_ratio='train_peak_memory_bytes', infer_time_ratio='infer_s')
+# figures that are None when FLOPs are not counted (--skip-flops)
+FLOPS_KEYS = ('flops_ratio', 'baseline_flops', 'other_flops')
+
+
+def figures(rec, precision):
+    """The FIGURES of one model record at one precision."""
+    return dict(params=rec['params'], flops=rec['flops'],
+                train_step_s=rec['train'][precision]['train_step_s'],
+                train_peak_memory_bytes=rec['train'][precision]['train_peak_memory_bytes'],
+                infer_s=rec['infer'][precision]['infer_s'])
+
+
+def make_pairs(records, env, precisions, device):
+    """One record per (baseline, other column, precision) with the ratios,
+    the figures behind them, the targets and the sync check. A ratio of a
+    figure that was not measured (None) is None."""
+    pairs = []
+    for group in dict.fromkeys(r['group'] for r in records):
+        cols = [r for r in records if r['group'] == group]
+        base = cols[0]
+        for other in cols[1:]:
+            for precision in precisions:
+                b, o = figures(base, precision), figures(other, precision)
+                pair = dict(group=group, baseline=base['label'], other=other['label'],
+                            baseline_config=base['config'], other_config=other['config'],
+                            other_options=other['options'],
+                            shape_stream_stride=other['shape_stream_stride'],
+                            variant=other['variant'],
+                            device=env['device'], torch=env['torch'], batch=env['batch'],
+                            crop=env['crop'], infer_size=env['infer_size'],
+                            precision=precision_label(precision, device.type))
+                for ratio, key in RATIO_OF.items():
+                    pair[ratio] = None if o[key] is None or b[key] is None \
+                        else o[key] / b[key]
+                for key in FIGURES:
+                    pair['baseline_' + key] = b[key]
+                    pair['other_' + key] = o[key]
+                targets = TARGETS.get(other['shape_stream_stride'], {})
+                pair['targets'] = dict(targets)
+                pair['targets_met'] = {k: pair[k] <= v for k, v in targets.items()}
+                pair['sync_check'] = other['sync_check'][precision]
+                pairs.append(pair)
+    return pairs
+
+
+def check_complete(pairs, flops_counted=True):
+    """Every pair figure is a finite number (FLOPs may be None when not
+    counted), and every ratio the ratio of the figures behind it."""
+    for p in pairs:
+        for key in RATIOS + tuple('baseline_' + k for k in FIGURES) \
+                + tuple('other_' + k for k in FIGURES):
+            v = p[key]
+            if v is None and not flops_counted and key in FLOPS_KEYS:
+                continue
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise RuntimeError(f'{p["group"]} {p["other"]} {p["precision"]}: {key}={v!r}')

@@ -1,0 +1,160 @@
+"""One benchmark run: every column measured one after the other (within
+``--time-limit``), ratios to the baselines, the tables printed, JSON and
+Markdown written."""
+import datetime
+import gc
+import json
+import os
+import os.path as osp
+import shlex
+import sys
+import time
+
+from .benchmark_config import build_model, load_benchmark_config, shape_stream_stride
+from .cpu_workers import CPUTrainWorkers
+from .environment import environment, load_average
+from .groups import add_variants, select_groups
+from .inputs import train_batch
+from .measurement import count_complexity, measure_inference, measure_training, methods
+from .options import resolve_device
+from .precision import build_optim_wrapper
+from .report import render_markdown
+from .results import check_complete, make_pairs
+from .sync_check import check_host_sync
+
+_clock = time.monotonic  # seconds; the time limit's clock
+
+
+def _log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def measure_column(col, options, device, log=_log, workers=None):
+    """Every figure of one column, for every precision -> model record.
+    On the CPU, training runs in ``workers`` (:class:`CPUTrainWorkers`)."""
+    import torch
+    cfg = load_benchmark_config(col['path'], col['options'], options.cfg_options,
+                                options.crop)
+    rec = dict(group=col['group'], label=col['label'], config=col['config'],
+               options=col['options'], shape_stream_stride=shape_stream_stride(cfg),
+               variant=col['variant'], train={}, infer={}, sync_check={})
+    if device.type == 'cpu':
+        for precision in options.precision:
+            log(f'  [{col["label"]}] training, {precision}, in a worker process')
+            rec['train'][precision] = workers.run(col, options, precision)
+    model = build_model(cfg, device)
+    initial = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    log(f'  [{col["label"]}] parameters' + ('' if options.skip_flops else
+                                            f' and FLOPs at {options.infer_size}'))
+    rec.update(count_complexity(model, options.infer_size, device,
+                                count_flops=not options.skip_flops))
+    data = train_batch(model, options.batch, options.crop)
+    for precision in options.precision:
+        if device.type == 'cuda':
+            log(f'  [{col["label"]}] training, {precision}')
+            model.load_state_dict(initial)
+            optim_wrapper = build_optim_wrapper(model, cfg, precision, device)
+            rec['train'][precision] = measure_training(model, optim_wrapper, data,
+                                                       options.warmup, options.iters, device)
+            del optim_wrapper
+        log(f'  [{col["label"]}] inference, {precision}')
+        model.load_state_dict(initial)
+        rec['infer'][precision] = measure_inference(model, options.infer_size, precision,
+                                                    options.warmup, options.iters, device)
+        rec['sync_check'][precision] = check_host_sync(model, data, precision, device)
+    del model, initial
+    gc.collect()
+    if device.type == 'cuda':
+        torch.cuda.empty_cache()
+    return rec
+
+
+def list_columns(options):
+    """Every column of the run in order, ``--variant`` copies after their
+    GSCNN column (a column whose config has a shape stream)."""
+    columns = [col for _, cols in select_groups(options) for col in cols]
+
+    def has_shape_stream(col):
+        cfg = load_benchmark_config(col['path'], col['options'], options.cfg_options,
+                                    options.crop)
+        return shape_stream_stride(cfg) is not None
+
+    return add_variants(columns, options.variants, has_shape_stream)
+
+
+def run_benchmark(options, argv=()):
+    """Run the benchmark (:class:`BenchmarkOptions`); ``argv`` is the tool's
+    command line, kept in the result. Returns the result dict (also written
+    with ``options.out``). Torch's global settings are restored at the end."""
+    start = _clock()
+    device = resolve_device(options.device)
+    columns = list_columns(options)
+    import torch
+    import mmgscnn  # noqa: F401  (registers the plug-in)
+    threads, cudnn_benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    if device.type == 'cuda':
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    try:
+        return _run(options, argv, device, columns, start)
+    finally:
+        torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark = cudnn_benchmark
+
+
+def _measure_within_limit(columns, options, device, start):
+    """-> (model records, columns skipped because ``--time-limit`` would be
+    passed: a column starts only if the longest column so far still fits)."""
+    records, longest = [], 0.0
+    workers = CPUTrainWorkers() if device.type == 'cpu' else None
+    try:
+        for i, col in enumerate(columns):
+            elapsed = _clock() - start
+            if options.time_limit is not None and elapsed + longest > options.time_limit:
+                skipped = columns[i:]
+                _log(f'--time-limit {options.time_limit:g} s: {elapsed:.0f} s used, the '
+                     f'longest column took {longest:.0f} s; not measured: ' +
+                     ', '.join(f'{c["group"]}/{c["label"]}' for c in skipped))
+                return records, skipped
+            _log(f'{col["group"]}: {col["label"]} ({col["config"]})')
+            t0 = _clock()
+            records.append(measure_column(col, options, device, _log, workers))
+            longest = max(longest, _clock() - t0)
+    finally:
+        if workers is not None:
+            workers.close()
+    return records, []
+
+
+def _run(options, argv, device, columns, start):
+    env = environment(options, device)
+    _log(f'benchmark on {env["device"]}, torch {env["torch"]}')
+    if device.type == 'cuda' and options.warmup < 2:
+        _log(f'warning: --warmup {options.warmup} on CUDA times cuDNN autotuning and lazy '
+             'initialisation; use --warmup 5 or more for figures you report')
+    records, skipped = _measure_within_limit(columns, options, device, start)
+    env['load_average_end'] = load_average()
+    pairs = make_pairs(records, env, options.precision, device)
+    check_complete(pairs, flops_counted=not options.skip_flops)
+    result = dict(date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
+                  command=shlex.join(['python', 'tools/benchmark.py'] + list(argv)),
+                  environment=env, precisions=options.precision,
+                  methods=methods(device, count_flops=not options.skip_flops),
+                  pairs=pairs, models=records, time_limit_s=options.time_limit,
+                  skipped=[{k: c[k] for k in ('group', 'label', 'config', 'options',
+                                              'variant')} for c in skipped])
+    text = render_markdown(result)
+    print(text)
+    _write(options.markdown, text)
+    if options.out:
+        _write(options.out, json.dumps(result, indent=1, allow_nan=False))
+    return result
+
+
+def _write(path, text):
+    if path:
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(text)
