@@ -103,3 +103,30 @@ def test_predict_restores_the_boundary_like_the_segmentation():
                                                 mode='bilinear').sigmoid()[0]
     assert (pred.pred_boundary.data - unflipped).abs().max() > 1e-3
     assert isinstance(model, GSCNNEncoderDecoder)
+
+
+def test_cuda_code_path_gives_the_same_training_step_and_prediction(monkeypatch):
+    """On CUDA the stream keeps its tensors channels-last and enlarges by
+    blends of shifted copies; forced on the CPU, a training step and a
+    prediction give what the plain path gives."""
+    import mmgscnn.models.shape_stream.shape_stream as stream_module
+    import mmgscnn.models.utils.upsample as upsample_module
+    results = []
+    for cuda_path in (False, True):
+        monkeypatch.setattr(stream_module, '_channels_last_pays_off', lambda x: cuda_path)
+        monkeypatch.setattr(upsample_module, '_blends_pay_off', lambda x: cuda_path)
+        torch.manual_seed(0)
+        model = build(tiny_model('sepaspp', shape_stream=dict(stem_channels=4)))
+        data = batch(model, [(32, 40), (24, 40)])
+        torch.manual_seed(1)
+        losses = model(data['inputs'], data['data_samples'], mode='loss')
+        total = sum(v for k, v in losses.items() if 'loss' in k)
+        total.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        model.eval()
+        with torch.no_grad():
+            pred = model(data['inputs'], data['data_samples'], mode='predict')[0]
+        results.append([total.detach()] + grads + [pred.pred_boundary.data,
+                                                   pred.seg_logits.data])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -17,6 +17,12 @@ from .gated_spatial_conv import GatedSpatialConv
 from .image_gradient import ImageGradient
 
 
+def _channels_last_pays_off(x: Tensor) -> bool:
+    """Whether the stream keeps ``x`` channels-last: on CUDA (cuDNN's
+    tensor-core convolutions work in that layout)."""
+    return x.is_cuda
+
+
 @MODELS.register_module()
 class ShapeStream(BaseModule):
     """Boundary stream at high resolution, gated by the regular stream.
@@ -175,7 +181,7 @@ class ShapeStream(BaseModule):
         return fn(*args)
 
     def _layout(self, x: Tensor) -> Tensor:
-        if self.channels_last and x.is_cuda:
+        if self.channels_last and _channels_last_pays_off(x):
             return x.contiguous(memory_format=torch.channels_last)
         return x
 

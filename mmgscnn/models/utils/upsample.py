@@ -62,7 +62,11 @@ def upsample_bilinear(x: Tensor, size: Sequence[int], align_corners: bool = Fals
     H, W = int(size[0]), int(size[1])
     if (H, W) == (h, w):
         return x
-    if (x.device.type != 'cuda' or align_corners or H % h or W % w
-            or H < h or W < w):
+    if (not _blends_pay_off(x) or align_corners or H % h or W % w or H < h or W < w):
         return F.interpolate(x, size=(H, W), mode='bilinear', align_corners=align_corners)
     return enlarge_bilinear(x, H // h, W // w)
+
+
+def _blends_pay_off(x: Tensor) -> bool:
+    """Whether the blend path is used for ``x``: on CUDA (atomics to avoid)."""
+    return x.device.type == 'cuda'
