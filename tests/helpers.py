@@ -95,6 +95,24 @@ def write_camvid_layout(root, n_train=6, n_val=2, seed=0, h=48, w=64):
     return root
 
 
+def write_camvid(root, h=24, w=32, splits=(('train', 2), ('val', 2))):
+    """Tiny CamVid layout whose labels use raw ids 0..11 (11 = unlabelled).
+    Returns {path of each label: raw label array}."""
+    rng = np.random.default_rng(0)
+    labels = {}
+    for split, n in splits:
+        for i in range(n):
+            img, _ = draw_scene(rng, h, w)
+            label = rng.integers(0, 12, (h, w)).astype(np.uint8)
+            label[:4, :] = 11
+            for folder, arr in ((split, img), (split + 'annot', label)):
+                path = osp.join(root, folder, f'{split}_{i:03d}.png')
+                os.makedirs(osp.dirname(path), exist_ok=True)
+                cv2.imwrite(path, arr)
+            labels[path] = label
+    return labels
+
+
 def tiny_runner_config(work_dir, data_root, model=None, max_iters=4, interval=2,
                        val=True, batch_size=2, crop=(32, 48)):
     """A complete mmengine Runner config: tiny model, tiny data, SGD."""

@@ -1,6 +1,5 @@
 """CamVid dataset and configs, validated with pictures."""
 import glob
-import os
 import os.path as osp
 
 import cv2
@@ -11,7 +10,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from mmseg.registry import DATASETS, METRICS, MODELS
 
-from helpers import draw_scene, tiny_model, tiny_runner_config
+from helpers import tiny_model, tiny_runner_config, write_camvid
 from mmgscnn.datasets import CamVidDataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -19,24 +18,6 @@ CAMVID_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*', '*_camvid-360x4
 CAMVID_PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128],
                   [60, 40, 222], [128, 128, 0], [192, 128, 128], [64, 64, 128],
                   [64, 0, 128], [64, 64, 0], [0, 128, 192]]
-
-
-def write_camvid(root, h=24, w=32, splits=(('train', 2), ('val', 2))):
-    """Tiny CamVid layout whose labels use raw ids 0..11 (11 = unlabelled).
-    Returns {path of each label: raw label array}."""
-    rng = np.random.default_rng(0)
-    labels = {}
-    for split, n in splits:
-        for i in range(n):
-            img, _ = draw_scene(rng, h, w)
-            label = rng.integers(0, 12, (h, w)).astype(np.uint8)
-            label[:4, :] = 11
-            for folder, arr in ((split, img), (split + 'annot', label)):
-                path = osp.join(root, folder, f'{split}_{i:03d}.png')
-                os.makedirs(osp.dirname(path), exist_ok=True)
-                cv2.imwrite(path, arr)
-            labels[path] = label
-    return labels
 
 
 LOAD = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations')]
@@ -120,8 +101,10 @@ def test_camvid_configs_load_and_build(tmp_path, monkeypatch):
     # The evaluators and datasets of the (shared) data config build and run.
     metrics = [METRICS.build(m) for m in cfg.val_evaluator]
     assert [type(m).__name__ for m in metrics] == ['IoUMetric', 'BoundaryFScore',
-                                                   'CropIoUMetric']
+                                                   'CropIoUMetric', 'CropIoUMetric']
     assert metrics[2].crop_boxes(360, 480)[-1] == (141, 184, 211, 269)  # crop factor 400
+    assert metrics[3].crop_boxes(360, 480) == [(0, 360, 0, 480)]  # per-class, whole image
+    assert metrics[3].class_keys and metrics[3].prefix == 'whole'
     val = DATASETS.build(cfg.val_dataloader.dataset)
     assert len(val) == 2 and val[0]['data_samples'].gt_sem_seg.data.max() == 255
     train = DATASETS.build(cfg.train_dataloader.dataset)
@@ -147,7 +130,8 @@ def test_validation_with_camvid_metrics_and_pictures(tmp_path):
     cfg.default_hooks.visualization = dict(type='SegVisualizationHook', draw=True,
                                            interval=1)
     metrics = Runner.from_cfg(cfg).val()
-    for key in ('mIoU', 'mBF@1px', 'mBF@5px', 'mIoU@crop0', 'mIoU@crop400'):
+    for key in ('mIoU', 'mBF@1px', 'mBF@5px', 'mIoU@crop0', 'mIoU@crop400',
+                'whole/IoU.pole@crop0'):
         assert key in metrics, key
     pictures = glob.glob(str(tmp_path / 'work' / '**' / 'val_val_*.png'), recursive=True)
     assert len(pictures) == 2

@@ -1,10 +1,11 @@
-"""SyntheticStreet: tools/generate_synthetic_data.py, SyntheticStreetDataset and
-the synthetic configs (configs/*/*_synthetic-96x128.py)."""
+"""SyntheticStreet: its generator (and tools/generate_synthetic_data.py),
+SyntheticStreetDataset and the synthetic configs (configs/*/*_synthetic-96x128.py)."""
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -14,7 +15,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from mmseg.registry import DATASETS, METRICS, MODELS
 
-from mmgscnn.datasets import CamVidDataset
+from mmgscnn.datasets import CamVidDataset, CamVidLayoutDataset
+from mmgscnn.datasets import synthetic_street_generator as gen
 from mmgscnn.datasets.synthetic import CLASSES, PALETTE, SyntheticStreetDataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -24,15 +26,6 @@ H, W = 120, 160  # the generator's default size
 LOAD = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations')]
 
 
-def load_generator():
-    spec = importlib.util.spec_from_file_location(
-        'generate_synthetic_data', osp.join(REPO, 'tools', 'generate_synthetic_data.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = load_generator()
 CID = {c: i for i, c in enumerate(CLASSES)}
 
 
@@ -120,10 +113,13 @@ def test_same_seed_same_bytes_other_seed_differs(data, tmp_path):
 
 def test_rewrite_clears_old_files_and_refuses_foreign_folders(tmp_path):
     root = str(tmp_path / 'out')
-    gen.main(['--out-dir', root, '--num-train', '4', '--num-val', '2', '--height', '48',
-              '--width', '64'])
-    gen.main(['--out-dir', root, '--num-train', '2', '--num-val', '1', '--height', '48',
-              '--width', '64'])
+    gen.generate(root, num_train=4, num_val=2, height=48, width=64)
+    # the command line, as a user calls it
+    tool = osp.join(REPO, 'tools', 'generate_synthetic_data.py')
+    done = subprocess.run([sys.executable, tool, '--out-dir', root, '--num-train', '2', '--num-val', '1',
+                           '--height', '48', '--width', '64'],
+                          check=True, capture_output=True, text=True)
+    assert 'wrote 2 train + 1 val images of 48x64' in done.stdout
     assert sorted(os.listdir(osp.join(root, 'train'))) == ['train_0000.png', 'train_0001.png']
     assert sorted(os.listdir(osp.join(root, 'valannot'))) == ['val_0000.png']
     foreign = tmp_path / 'foreign'
@@ -202,7 +198,7 @@ def test_region_colours_match_the_class_appearance(data):
         bad, checked = [], 0
         for cls, (lo, hi) in gen.APPEARANCE.items():
             m = label == CID[cls]
-            if cls not in gen.THIN_CLASSES:
+            if cls not in gen.NO_INTERIOR:
                 m = cv2.erode(m.astype(np.uint8), kernel).astype(bool)
             if m.sum() < 20:
                 continue
@@ -274,7 +270,9 @@ def test_dataset_reads_the_generated_data(data):
     root, _ = data
     ds = DATASETS.build(dict(type='SyntheticStreetDataset', data_root=root, pipeline=LOAD,
                              data_prefix=dict(img_path='val', seg_map_path='valannot')))
-    assert isinstance(ds, SyntheticStreetDataset) and isinstance(ds, CamVidDataset)
+    # CamVid's layout and checks, not CamVid's unlabelled id
+    assert isinstance(ds, CamVidLayoutDataset) and not isinstance(ds, CamVidDataset)
+    assert ds.get_label_map() is None
     assert len(ds) == 4
     assert ds.metainfo['classes'] == CLASSES
     assert [list(c) for c in ds.metainfo['palette']] == PALETTE
@@ -347,8 +345,9 @@ def test_configs_build_and_match_the_data(data, monkeypatch):
     assert list(gscnn.model.shape_head.shape_stream.in_channels) == [f.shape[1] for f in feats]
     metrics = [METRICS.build(m) for m in base.val_evaluator]
     assert [type(m).__name__ for m in metrics] == ['IoUMetric', 'BoundaryFScore',
-                                                   'CropIoUMetric']
+                                                   'CropIoUMetric', 'CropIoUMetric']
     assert metrics[2].crop_boxes(H, W)[-1] == (47, 61, 70, 90)  # crop factor 400
+    assert metrics[3].crop_boxes(H, W) == [(0, H, 0, W)]  # per-class IoU, whole image
     train = DATASETS.build(base.train_dataloader.dataset)
     inputs = train[0]['inputs']
     assert inputs.shape[0] == 3 and inputs.shape[1] <= base.crop_size[0] \
@@ -372,7 +371,9 @@ def test_config_trains_two_iterations_and_evaluates(data, tmp_path, monkeypatch,
     runner.train()
     metrics = runner.val_loop.run()
     keys = {'mIoU', 'mBF@1px', 'mBF@2px', 'mBF@3px', 'mBF@5px', 'mIoU@crop0',
-            'mIoU@crop400'}
+            'mIoU@crop400', 'whole/mIoU@crop0'} | {f'whole/IoU.{c}@crop0' for c in CLASSES}
     assert keys <= set(metrics), sorted(metrics)
+    # the whole image: the same counts as IoUMetric's
+    assert metrics['whole/mIoU@crop0'] == pytest.approx(metrics['mIoU'], abs=0.01)
     assert np.isfinite(metrics['mIoU']) and np.isfinite(metrics['mIoU@crop400'])
     assert osp.isfile(osp.join(str(tmp_path), 'iter_2.pth'))

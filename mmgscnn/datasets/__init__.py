@@ -1,5 +1,6 @@
-"""Datasets registered in ``mmseg.registry.DATASETS``."""
+"""Datasets registered in ``mmseg.registry.DATASETS`` (and their common base)."""
 from .camvid import CamVidDataset
-from .synthetic import SyntheticStreetDataset  # noqa: F401
+from .camvid_layout import CamVidLayoutDataset
+from .synthetic import SyntheticStreetDataset
 
-__all__ = ['CamVidDataset']
+__all__ = ['CamVidDataset', 'CamVidLayoutDataset', 'SyntheticStreetDataset']

@@ -1,14 +1,14 @@
 """SyntheticStreet: the built-in street-like dataset (no download).
 
-``tools/generate_synthetic_data.py`` draws it; this module holds its classes
-and palette (the generator imports them, so both always agree).
+:mod:`mmgscnn.datasets.synthetic_street_generator` draws it (command line:
+``tools/generate_synthetic_data.py``); this module holds its classes and
+palette (the generator imports them, so both always agree).
 """
 import json
 import os.path as osp
-from typing import Dict, Optional, Sequence, Union
 
 from mmseg.registry import DATASETS
-from .camvid import CamVidDataset
+from .camvid_layout import CamVidLayoutDataset
 
 #: Class names, in label id order (label PNG value = index).
 CLASSES = ('sky', 'building', 'road', 'sidewalk', 'vegetation', 'pole', 'sign',
@@ -16,6 +16,9 @@ CLASSES = ('sky', 'building', 'road', 'sidewalk', 'vegetation', 'pole', 'sign',
 #: RGB colour of each class in pictures (CamVid's colours for CamVid's classes).
 PALETTE = [[128, 128, 128], [128, 0, 0], [128, 64, 128], [60, 40, 222], [128, 128, 0],
            [192, 192, 128], [192, 128, 128], [64, 64, 128], [0, 192, 192], [64, 64, 0]]
+#: Thin and small classes, the ones a boundary-aware model should improve
+#: (the demo reports their IoU and mean).
+THIN_CLASSES = ('pole', 'sign', 'fence', 'wire', 'pedestrian')
 #: File the generator writes into the data root, describing the classes.
 META_FILE = 'meta.json'
 GENERATE_HINT = ('generate it with: python tools/generate_synthetic_data.py '
@@ -23,39 +26,29 @@ GENERATE_HINT = ('generate it with: python tools/generate_synthetic_data.py '
 
 
 @DATASETS.register_module()
-class SyntheticStreetDataset(CamVidDataset):
+class SyntheticStreetDataset(CamVidLayoutDataset):
     """The synthetic street scenes of ``tools/generate_synthetic_data.py``.
 
-    Same layout as :class:`CamVidDataset` (``train/``, ``trainannot/``,
-    ``val/``, ``valannot/``; image and label PNG share the file name), with
-    the 10 classes of :data:`CLASSES`. Every pixel is labelled (ids 0-9);
-    there is no unlabelled value, so no label is remapped, except that
-    classes left out of a ``metainfo=dict(classes=...)`` subset become 255
-    (mmseg's ignore_index), as in ``BaseSegDataset``.
+    CamVid's layout (``train/``, ``trainannot/``, ``val/``, ``valannot/``;
+    image and label PNG share the file name), with the 10 classes of
+    :data:`CLASSES`. Every pixel is labelled (ids 0-9); there is no
+    unlabelled value, so no label is remapped, except that classes left out
+    of a ``metainfo=dict(classes=...)`` subset become 255 (mmseg's
+    ignore_index), as in ``BaseSegDataset``.
 
     When the data root holds the generator's ``meta.json``, its class list
     must equal :data:`CLASSES` (data from another generator version fails
     early instead of training on shifted ids).
     """
     METAINFO = dict(classes=CLASSES, palette=PALETTE)
-    UNLABELLED = None
+    DATA_NAME = 'SyntheticStreet'
 
-    @classmethod
-    def get_label_map(cls, new_classes: Optional[Sequence] = None
-                      ) -> Union[Dict[int, int], None]:
-        """BaseSegDataset's map (only for a subset of classes); no unlabelled id."""
-        return super(CamVidDataset, cls).get_label_map(new_classes)
-
-    def _check_folder(self, folder: Optional[str], what: str) -> None:
-        if folder is None or not osp.isdir(folder):
-            raise FileNotFoundError(
-                f'SyntheticStreet {what} folder {folder!r} does not exist (data_root='
-                f'{self.data_root!r}, data_prefix={self.data_prefix!r}); '
-                f'{GENERATE_HINT}')
+    def data_hint(self) -> str:
+        return GENERATE_HINT[0].upper() + GENERATE_HINT[1:] + '.'
 
     def load_data_list(self):
-        """CamVidDataset's checked list of (image, label) paths, after checking
-        the class list of ``meta.json`` (when present) against :data:`CLASSES`."""
+        """The checked list of (image, label) paths, after checking the class
+        list of ``meta.json`` (when present) against :data:`CLASSES`."""
         meta_path = osp.join(self.data_root or '', META_FILE)
         if self.backend_args is None and osp.isfile(meta_path):
             with open(meta_path) as f:
@@ -68,4 +61,4 @@ class SyntheticStreetDataset(CamVidDataset):
         return super().load_data_list()
 
 
-__all__ = ['SyntheticStreetDataset', 'CLASSES', 'PALETTE', 'META_FILE']
+__all__ = ['SyntheticStreetDataset', 'CLASSES', 'PALETTE', 'THIN_CLASSES', 'META_FILE']

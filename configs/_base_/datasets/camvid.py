@@ -66,10 +66,14 @@ test_dataloader = val_dataloader
 # CropIoUMetric: the paper's crop factors around the vanishing point, given at
 # 1024x2048 and scaled to 360x480 (rows by 360/1024, columns by 480/2048):
 # crop factor 400 keeps rows 141 to 183 and columns 211 to 268 (inclusive).
+# The last one gives the per-class IoU of the whole image as metric keys
+# (whole/IoU.<class>@crop0; IoUMetric only logs them): one crop, no border.
 val_evaluator = [
     dict(type='IoUMetric', iou_metrics=['mIoU']),
     dict(type='BoundaryFScore', tolerances=(1, 2, 3, 5), scale_tolerances=False),
     dict(type='CropIoUMetric', crop_factors=(0, 100, 200, 300, 400)),
+    dict(type='CropIoUMetric', crop_factors=(0, ), vp_border=0, class_keys=True,
+         prefix='whole'),
 ]
 test_evaluator = val_evaluator
 

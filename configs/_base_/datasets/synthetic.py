@@ -1,7 +1,7 @@
 # SyntheticStreet: the built-in street-like dataset, 10 classes, images
 # 120x160 (H x W), 160 train + 40 val by default; no download.
 # Data, evaluation and runtime (mmseg's default runtime plus the boundary
-# visualizer) of the configs in configs/synthetic/.
+# visualizer) of the *_synthetic-96x128 configs.
 #
 # Write it first:  python tools/generate_synthetic_data.py   (into data/synthetic,
 # relative to the working directory; in seconds). Elsewhere: $SYNTHETIC_ROOT, or
@@ -53,10 +53,14 @@ test_dataloader = val_dataloader
 # CropIoUMetric: the paper's crop factors around the vanishing point, given at
 # 1024x2048 and scaled to 120x160 (rows by 120/1024, columns by 160/2048):
 # crop factor 400 keeps rows 47 to 60 and columns 70 to 89 (inclusive).
+# The last one gives the per-class IoU of the whole image as metric keys
+# (whole/IoU.<class>@crop0; IoUMetric only logs them): one crop, no border.
 val_evaluator = [
     dict(type='IoUMetric', iou_metrics=['mIoU']),
     dict(type='BoundaryFScore', tolerances=(1, 2, 3, 5), scale_tolerances=False),
     dict(type='CropIoUMetric', crop_factors=(0, 100, 200, 300, 400)),
+    dict(type='CropIoUMetric', crop_factors=(0, ), vp_border=0, class_keys=True,
+         prefix='whole'),
 ]
 test_evaluator = val_evaluator
 
