@@ -1,14 +1,112 @@
-"""tools/accuracy_study.py on two tiny configs (plain and GSCNN), one seed."""
-import importlib.util
+"""The experiment runner and tools/accuracy_study.py: tiny configs (plain and
+GSCNN) on the CPU, summaries and tables on hand-made numbers."""
 import json
 import os.path as osp
+import re
+import subprocess
+import sys
+import time
 
+import pytest
 from mmengine.config import Config
 
 from helpers import tiny_model, tiny_runner_config, write_camvid_layout
+from mmgscnn.experiments import runner
+from mmgscnn.experiments.accuracy_study import load_recipe, loader_options, plan_runs
+from mmgscnn.experiments.seed_summary import markdown_table, metric_order, summarise
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+STUDY = osp.join(REPO, 'tools', 'accuracy_study.py')
+CELL = re.compile(r'^-?\d+\.\d\d \(-?\d+\.\d\d\.\.-?\d+\.\d\d\)$')
 
+
+def table_rows(text):
+    """{metric: [cells]} of the Markdown table in ``text``."""
+    rows = [line.strip('|').split('|') for line in text.splitlines()
+            if line.startswith('| ') and not line.startswith(('| metric', '| ---'))]
+    return {r[0].strip(): [c.strip() for c in r[1:]] for r in rows}
+
+
+# ------------------------------------------------------------ summaries
+
+def test_summary_over_seeds_and_table():
+    per_seed = {'a': {0: {'mIoU': 10.0, 'mBF@2px': 1.0, 'x': float('nan')},
+                      1: {'mIoU': 20.0, 'mBF@2px': 3.0, 'x': 4.0}},
+                'b': {0: {'mIoU': 30.0, 'mBF@10px': 5.0}},
+                'c': {}}  # no finished run
+    summary = summarise(per_seed)
+    assert summary['a'] == {'mIoU': (15.0, 10.0, 20.0), 'mBF@2px': (2.0, 1.0, 3.0),
+                            'x': (4.0, 4.0, 4.0)}
+    assert summary['b'] == {'mIoU': (30.0, 30.0, 30.0), 'mBF@10px': (5.0, 5.0, 5.0)}
+    assert 'c' not in summary
+    lines = markdown_table(summary, ['a', 'b', 'c'])
+    assert lines[0] == '| metric | a | b | c |'
+    assert lines[2] == '| mIoU | 15.00 (10.00..20.00) | 30.00 (30.00..30.00) |  |'
+    assert [line.split(' |')[0] for line in lines[3:]] == ['| mBF@2px', '| mBF@10px', '| x']
+
+
+def test_metric_order():
+    keys = ['aAcc', 'whole/IoU.pole@crop0', 'mIoU@crop100', 'mBF@10px', 'mIoU', 'mBF@2px',
+            'mIoU@crop0', 'IoU.sky@crop0']
+    assert sorted(keys, key=metric_order) == [
+        'mIoU', 'mBF@2px', 'mBF@10px', 'mIoU@crop0', 'mIoU@crop100', 'IoU.sky@crop0',
+        'whole/IoU.pole@crop0', 'aAcc']
+
+
+# --------------------------------------------------------------- plans
+
+def test_plan_is_seed_major_with_options():
+    plan = plan_runs(['a', 'b'], ['a.py', 'b.py'], [0, 1], 'work', cfg_options=['x=1'],
+                     train_only_options=['y=2'], amp=True, num_workers=0, env={'E': '1'})
+    assert [(n, s) for n, s, _ in plan] == [('a', 0), ('b', 0), ('a', 1), ('b', 1)]
+    _, _, run = plan[3]
+    assert run.config == 'b.py' and run.work_dir == osp.join('work', 'b', 'seed1')
+    assert run.train_options == ['randomness.seed=1', 'x=1', 'train_dataloader.num_workers=0',
+                                 'train_dataloader.persistent_workers=False', 'y=2']
+    assert run.test_options == ['x=1', 'test_dataloader.num_workers=0',
+                                'test_dataloader.persistent_workers=False']
+    assert run.amp and run.env == {'E': '1'}
+    assert loader_options(None, 'train_dataloader') == []
+    assert loader_options(3, 'test_dataloader') == ['test_dataloader.num_workers=3']
+    with pytest.raises(ValueError, match='names must differ'):
+        plan_runs(['a', 'a'], ['a.py', 'b.py'], [0], 'work')
+
+
+def test_recipe_file(tmp_path):
+    path = tmp_path / 'recipe.py'
+    path.write_text("configs = ['a.py']\njobs = 3\ntrain_only_options = ['x=1']\n")
+    assert load_recipe(str(path)) == dict(configs=['a.py'], jobs=3, train_only_options=['x=1'])
+    path.write_text("configs = ['a.py']\njob = 3\n")
+    with pytest.raises(ValueError, match=r"unknown keys \['job'\]"):
+        load_recipe(str(path))
+
+
+# -------------------------------------------------------------- runner
+
+def test_run_tool_time_limit_and_failure(tmp_path):
+    log = str(tmp_path / 'log.txt')
+    start = time.monotonic()
+    with pytest.raises(runner.ToolTimedOut, match='time limit'):
+        runner.run_tool([sys.executable, '-c', 'import time; time.sleep(60)'], log,
+                        deadline=time.monotonic() + 1)
+    assert time.monotonic() - start < 30
+    with pytest.raises(runner.ToolFailed, match=r'(?s)exit 3.*went wrong'):
+        runner.run_tool([sys.executable, '-c', "print('went wrong'); raise SystemExit(3)"],
+                        log)
+    peak = runner.run_tool([sys.executable, '-c', 'x = bytearray(200 * 2**20)'], log)
+    assert peak > 200 * 2**20  # resident memory of that process, in bytes
+
+
+def test_train_and_test_timeout(tmp_path):
+    data_root = write_camvid_layout(str(tmp_path / 'd'))
+    config = write_config(tmp_path / 'plain.py', data_root, False)
+    result = runner.train_and_test(runner.Run(config, str(tmp_path / 'work')),
+                                   log=str(tmp_path / 'log.txt'), timeout=1)
+    assert result.status == runner.TIMED_OUT and 'time limit' in result.error
+    assert result.metrics is None and result.seconds < 30
+
+
+# ----------------------------------------------------------- end to end
 
 def write_config(path, data_root, gscnn):
     cfg = tiny_runner_config('unused', data_root, model=tiny_model('fcn', gscnn=gscnn),
@@ -24,31 +122,60 @@ def write_config(path, data_root, gscnn):
     return str(path)
 
 
+def study(args, cwd):
+    return subprocess.run([sys.executable, STUDY, *args], cwd=str(cwd), capture_output=True,
+                          text=True, check=True).stdout
+
+
 def test_accuracy_study_end_to_end(tmp_path):
     data_root = write_camvid_layout(str(tmp_path / 'data'))
     configs = [write_config(tmp_path / 'plain.py', data_root, False),
                write_config(tmp_path / 'gscnn.py', data_root, True)]
-    spec = importlib.util.spec_from_file_location(
-        'accuracy_study', osp.join(REPO, 'tools', 'accuracy_study.py'))
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
-    out, md = tmp_path / 'study.json', tmp_path / 'study.md'
-    argv = ['--configs', *configs, '--names', 'plain', 'gscnn', '--seeds', '3',
-            '--work-dir', str(tmp_path / 'work'), '--out', str(out), '--markdown', str(md),
-            '--cfg-options', 'train_cfg.max_iters=2']
-    table = study.main(argv)
+    out, md, work = tmp_path / 'study.json', tmp_path / 'study.md', tmp_path / 'work'
+    common = ['--configs', *configs, '--names', 'plain', 'gscnn', '--work-dir', str(work),
+              '--out', str(out), '--markdown', str(md), '--jobs', '2',
+              '--cfg-options', 'train_cfg.max_iters=2']
+    printed = study([*common, '--seeds', '3'], tmp_path)
     result = json.loads(out.read_text())
+    for key in ('date', 'device', 'torch', 'command'):
+        assert result[key], key
+    assert result['command'].startswith('tools/accuracy_study.py --configs')
     for name in ('plain', 'gscnn'):
         metrics = result['per_seed'][name]['3']
         for key in ('mIoU', 'mBF@1px', 'mBF@2px', 'mIoU@crop0', 'mIoU@crop4', 'IoU.bar@crop0'):
-            assert key in metrics, key
-            assert table[name][key][0] == metrics[key]  # one seed: mean = value
-        ckpt = tmp_path / 'work' / name / 'seed3' / 'iter_2.pth'
-        assert ckpt.is_file()
-        assert 'randomness.seed=3' in (tmp_path / 'work' / name / 'seed3' / 'study.log').read_text()
+            assert result['summary'][name][key] == [metrics[key]] * 3  # one seed
+        assert result['runs'][name]['3']['status'] == 'finished'
+        assert (work / name / 'seed3' / 'iter_2.pth').is_file()
+        assert 'randomness.seed=3' in (work / name / 'seed3' / 'run.log').read_text()
+    # two jobs: the second run started before the first ended
+    runs = [result['runs'][n]['3'] for n in ('plain', 'gscnn')]
+    assert runs[1]['started'] < runs[0]['ended'] and runs[0]['started'] < runs[1]['ended']
     text = md.read_text()
-    assert '| metric | plain | gscnn |' in text and '| mBF@1px |' in text
-    # a second call reuses the finished runs instead of training again
-    ckpt.unlink()
-    assert study.main(argv) == table
-    assert not ckpt.exists()
+    assert text.strip() in printed
+    rows = table_rows(text)
+    assert list(rows)[:3] == ['mIoU', 'mBF@1px', 'mBF@2px']
+    assert all(CELL.match(c) for cells in rows.values() for c in cells), rows
+    # Another call reuses the finished runs; with a time limit of one second,
+    # the runs of a new seed are stopped or never start, and the report keeps
+    # the finished ones.
+    (work / 'plain' / 'seed3' / 'iter_2.pth').unlink()
+    study([*common, '--seeds', '3', '4', '--time-limit', '1'], tmp_path)
+    assert not (work / 'plain' / 'seed3' / 'iter_2.pth').exists()
+    again = json.loads(out.read_text())
+    assert again['per_seed'] == {n: {'3': result['per_seed'][n]['3']}
+                                 for n in ('plain', 'gscnn')}
+    assert {again['runs'][n]['3']['status'] for n in ('plain', 'gscnn')} == {'reused'}
+    assert {again['runs'][n]['4']['status'] for n in ('plain', 'gscnn')} <= {'timed out',
+                                                                             'not started'}
+    text = md.read_text()
+    assert 'Without results: plain seed 4 (' in text and table_rows(text) == rows
+
+
+def test_study_refuses_bad_options(tmp_path):
+    done = subprocess.run([sys.executable, STUDY, '--configs', 'nope.py', '--work-dir', 'w'],
+                          cwd=str(tmp_path), capture_output=True, text=True)
+    assert done.returncode == 2 and "config 'nope.py' does not exist" in done.stderr
+    (tmp_path / 'a.py').write_text('')
+    done = subprocess.run([sys.executable, STUDY, '--configs', 'a.py', '--work-dir', 'w',
+                           '--jobs', '0'], cwd=str(tmp_path), capture_output=True, text=True)
+    assert done.returncode == 2 and '--jobs must be >= 1' in done.stderr

@@ -1,164 +1,111 @@
 """Accuracy study: several configs x several seeds, same recipe, one table.
 
-    python tools/accuracy_study.py --configs BASELINE DUALTASK GSCNN --seeds 0 1 \
-        --work-dir work_dirs/study [--data-root DIR] [--cfg-options k=v ...] \
+    python tools/accuracy_study.py --configs BASELINE GSCNN [--names a b] --seeds 0 1 \
+        --work-dir work_dirs/study [--data-root DIR] [--amp] [--jobs N] \
+        [--num-workers N] [--run-timeout SECONDS] [--time-limit SECONDS] \
+        [--cfg-options k=v ...] [--train-only-options k=v ...] \
         [--out study.json] [--markdown study.md]
+    python tools/accuracy_study.py --recipe configs/studies/camvid-gpu-180x240.py [options]
 
 Every run trains with ``tools/train.py`` (``randomness.seed`` set per seed)
-and is then evaluated with ``tools/test.py`` on the config's test split, each
-in its own process; finished runs (their metrics file exists) are reused, so
-an interrupted study continues where it stopped. The table gives, per config,
-the mean and the spread (min..max) over seeds of every metric the config's
-evaluator reports (mIoU, per-class IoU when ``CropIoUMetric.class_keys`` is
-on, ``mBF@..``, ``mIoU@crop..``), plus the per-seed values in the JSON.
+and is then tested with ``tools/test.py`` on the config's test split, each in
+its own process, up to ``--jobs`` runs at a time; runs that finished earlier
+(their ``metrics.json`` exists) are reused, so an interrupted study goes on
+where it stopped. The table gives, per config, the mean and the range
+(min..max) over seeds of every metric the config's evaluators report; the
+JSON holds every run's metrics, status and commands, the device, torch
+version, command and date. Both are rewritten after every run.
+
+A recipe file (Python) sets any of the options (``configs``, ``names``,
+``seeds``, ``work_dir``, ``data_root``, ``amp``, ``jobs``, ``num_workers``,
+``run_timeout``, ``time_limit``, ``cfg_options``, ``train_only_options``,
+``out``, ``markdown``); options on the command line win, and their
+``--cfg-options`` and ``--train-only-options`` come after the recipe's.
 """
 import argparse
-import datetime
-import json
-import os
 import os.path as osp
-import platform
-import subprocess
 import sys
 
-import numpy as np
+from mmgscnn.experiments.accuracy_study import load_recipe, run_study, write_report
 
-TOOLS = osp.dirname(osp.abspath(__file__))
+DEFAULTS = dict(seeds=[0, 1], amp=False, jobs=1, cfg_options=[], train_only_options=[])
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--configs', nargs='+', required=True, help='config files')
-    parser.add_argument('--names', nargs='+', help='column names (default: file names)')
-    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1])
-    parser.add_argument('--work-dir', required=True, help='one folder per config and seed')
-    parser.add_argument('--data-root', help='sets CAMVID_ROOT / SYNTHETIC_ROOT for the runs')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='k=v overrides for every run (train and test)')
-    parser.add_argument('--train-only-options', nargs='+', default=[],
-                        help='k=v overrides for training only')
-    parser.add_argument('--out', help='JSON file for all results')
-    parser.add_argument('--markdown', help='Markdown file for the table')
-    args = parser.parse_args(argv)
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--recipe', help='recipe file giving any of the options below')
+    p.add_argument('--configs', nargs='+', help='config files')
+    p.add_argument('--names', nargs='+', help='column names (default: file names)')
+    p.add_argument('--seeds', nargs='+', type=int, help='random seeds (default: 0 1)')
+    p.add_argument('--work-dir', help='one folder per config and seed')
+    p.add_argument('--data-root', help='sets CAMVID_ROOT / SYNTHETIC_ROOT for the runs')
+    p.add_argument('--amp', action='store_true', default=None,
+                   help='train with automatic mixed precision (CUDA)')
+    p.add_argument('--no-amp', dest='amp', action='store_false', default=None,
+                   help='train in fp32 (overrides a recipe\'s amp)')
+    p.add_argument('--jobs', type=int, help='runs at a time (default 1)')
+    p.add_argument('--num-workers', type=int,
+                   help='data-loader worker processes of each run (train and test)')
+    p.add_argument('--run-timeout', type=float,
+                   help='seconds per run, training and test together; a run still going '
+                   'then is stopped and marked "timed out"')
+    p.add_argument('--time-limit', type=float,
+                   help='seconds for the whole study: runs still going then are stopped, '
+                   'runs not started are skipped; the report keeps the finished ones')
+    p.add_argument('--cfg-options', nargs='+', default=[],
+                   help='k=v overrides for every run (train and test)')
+    p.add_argument('--train-only-options', nargs='+', default=[],
+                   help='k=v overrides for training only')
+    p.add_argument('--out', help='JSON file for all results')
+    p.add_argument('--markdown', help='Markdown file for the table')
+    args = p.parse_args(argv)
+    try:
+        recipe = load_recipe(args.recipe) if args.recipe else {}
+    except (OSError, ValueError) as err:
+        p.error(str(err))
+    for key, default in DEFAULTS.items():
+        value = getattr(args, key)
+        if key.endswith('options'):
+            setattr(args, key, list(recipe.get(key, [])) + value)
+        elif value is None:
+            setattr(args, key, recipe.get(key, default))
+    for key in ('configs', 'names', 'work_dir', 'data_root', 'num_workers', 'run_timeout',
+                'time_limit', 'out', 'markdown'):
+        if getattr(args, key) is None:
+            setattr(args, key, recipe.get(key))
+    if not args.configs or not args.work_dir:
+        p.error('--configs and --work-dir are required (on the command line or in --recipe)')
     for path in args.configs:
         if not osp.isfile(path):
-            parser.error(f'config {path!r} does not exist')
-    if args.names and len(args.names) != len(args.configs):
-        parser.error(f'--names gives {len(args.names)} names for {len(args.configs)} configs')
+            p.error(f'config {path!r} does not exist')
+    args.names = args.names or [osp.splitext(osp.basename(c))[0] for c in args.configs]
+    if len(args.names) != len(args.configs):
+        p.error(f'--names gives {len(args.names)} names for {len(args.configs)} configs')
+    if args.jobs < 1:
+        p.error(f'--jobs must be >= 1, got {args.jobs}')
+    if args.num_workers is not None and args.num_workers < 0:
+        p.error(f'--num-workers must be >= 0, got {args.num_workers}')
+    for key in ('run_timeout', 'time_limit'):
+        if getattr(args, key) is not None and getattr(args, key) <= 0:
+            p.error(f'--{key.replace("_", "-")} must be > 0 seconds, got {getattr(args, key)}')
     return args
 
 
-def run(cmd, env, log_path):
-    """Run ``cmd``, its output appended to ``log_path``; raise with the log's
-    tail when it fails."""
-    with open(log_path, 'a') as log:
-        log.write(f'$ {" ".join(cmd)}\n')
-        log.flush()
-        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    if code:
-        tail = open(log_path).read()[-3000:]
-        raise RuntimeError(f'{" ".join(cmd)} failed (exit {code}); log {log_path}:\n{tail}')
-
-
-def latest_checkpoint(work_dir):
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
-
-
-def run_one(config, seed, work_dir, args, env):
-    """Train and test one config with one seed; returns its metrics dict."""
-    metrics_file = osp.join(work_dir, 'metrics.json')
-    if osp.isfile(metrics_file):
-        print(f'[study] reuse {metrics_file}', flush=True)
-        with open(metrics_file) as f:
-            return json.load(f)
-    os.makedirs(work_dir, exist_ok=True)
-    log = osp.join(work_dir, 'study.log')
-    common = list(args.cfg_options)
-    train_opts = [f'randomness.seed={seed}'] + common + list(args.train_only_options)
-    resume = ['--resume'] if osp.isfile(osp.join(work_dir, 'last_checkpoint')) else []
-    print(f'[study] train {config} seed {seed} -> {work_dir}', flush=True)
-    run([sys.executable, osp.join(TOOLS, 'train.py'), config, '--work-dir', work_dir,
-         *resume, '--cfg-options', *train_opts], env, log)
-    print(f'[study] test  {config} seed {seed}', flush=True)
-    test_opts = ['--cfg-options', *common] if common else []
-    run([sys.executable, osp.join(TOOLS, 'test.py'), config, latest_checkpoint(work_dir),
-         '--work-dir', osp.join(work_dir, 'test'), '--metrics-out', metrics_file,
-         *test_opts], env, log)
-    with open(metrics_file) as f:
-        return json.load(f)
-
-
-def summarise(results):
-    """{name: {seed: metrics}} -> {name: {metric: (mean, min, max)}}."""
-    table = {}
-    for name, per_seed in results.items():
-        keys = sorted(set().union(*(m.keys() for m in per_seed.values())))
-        table[name] = {}
-        for k in keys:
-            values = np.array([m[k] for m in per_seed.values() if k in m], dtype=float)
-            table[name][k] = (float(np.nanmean(values)), float(np.nanmin(values)),
-                              float(np.nanmax(values)))
-    return table
-
-
-def markdown(table, seeds, header_lines):
-    names = list(table)
-    keys = sorted(set().union(*(t.keys() for t in table.values())),
-                  key=lambda k: (not k.startswith('mIoU'), not k.startswith('mBF'), k))
-    lines = list(header_lines) + [
-        '', f'Mean over seeds {seeds} (min..max), percent.', '',
-        '| metric | ' + ' | '.join(names) + ' |',
-        '| --- | ' + ' | '.join('---' for _ in names) + ' |'
-    ]
-    for k in keys:
-        cells = []
-        for n in names:
-            if k in table[n]:
-                mean, lo, hi = table[n][k]
-                cells.append(f'{mean:.2f} ({lo:.2f}..{hi:.2f})')
-            else:
-                cells.append('')
-        lines.append(f'| {k} | ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines) + '\n'
-
-
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    env = dict(os.environ)
-    if args.data_root:
-        env['CAMVID_ROOT'] = env['SYNTHETIC_ROOT'] = osp.abspath(args.data_root)
-    names = args.names or [osp.splitext(osp.basename(c))[0] for c in args.configs]
-    results = {}
-    for name, config in zip(names, args.configs):
-        results[name] = {}
-        for seed in args.seeds:
-            results[name][seed] = run_one(config, seed,
-                                          osp.join(args.work_dir, name, f'seed{seed}'),
-                                          args, env)
-    table = summarise(results)
-    import torch
-    # The runs are subprocesses of this one: they see the same devices.
-    device = (f'CUDA ({torch.cuda.get_device_name(0)})' if torch.cuda.is_available()
-              else f'CPU ({platform.processor() or platform.machine()})')
-    header = [
-        f'Accuracy study, {datetime.date.today().isoformat()}, device: {device}, '
-        f'torch {torch.__version__}.',
-        f'Command: `{" ".join([osp.relpath(sys.argv[0])] + (argv or sys.argv[1:]))}`',
-        'Configs: ' + ', '.join(f'{n} = `{c}`' for n, c in zip(names, args.configs)),
-    ]
-    text = markdown(table, args.seeds, header)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, 'w') as f:
-            f.write(text)
-    if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(dict(configs=dict(zip(names, args.configs)), seeds=args.seeds,
-                           cfg_options=args.cfg_options,
-                           train_only_options=args.train_only_options,
-                           per_seed=results, summary=table, header=header), f, indent=1)
-    return table
+    command = ' '.join(['tools/accuracy_study.py', *argv])
+    try:
+        report = run_study(args.names, args.configs, args.seeds, args.work_dir,
+                           args.cfg_options, args.train_only_options, args.amp, args.jobs,
+                           args.num_workers, args.run_timeout, args.time_limit,
+                           args.data_root, args.out, args.markdown, command)
+    except RuntimeError as err:
+        raise SystemExit(f'[study] {err}')
+    print(write_report(report, args.names, None, None))
+    if args.markdown or args.out:
+        print(f'[study] table: {args.markdown or "-"}; JSON: {args.out or "-"}')
+    return report
 
 
 if __name__ == '__main__':
