@@ -66,6 +66,12 @@ def main(argv=None):
         if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
             raise SystemExit('--tta needs tta_model and tta_pipeline in the config')
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        if cfg.model.get('type') == 'GSCNNEncoderDecoder' and \
+                cfg.tta_model.get('type') == 'SegTTAModel':
+            # mmseg's TTA model keeps the boundary map of the last augmentation only
+            print('[test] --tta: GSCNNTTAModel instead of SegTTAModel, so the boundary '
+                  'map is averaged over the augmentations too', flush=True)
+            cfg.tta_model.type = 'GSCNNTTAModel'
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     try:
