@@ -16,3 +16,12 @@ def _mmseg_scope():
     import mmgscnn  # noqa: F401
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=True)
+
+
+@pytest.fixture(scope='session')
+def synthetic_data(tmp_path_factory):
+    """SyntheticStreet written once per session: 10 train + 4 val images at
+    the generator's default size (120x160), seed 3 -> (root, meta)."""
+    from mmgscnn.datasets import synthetic_street_generator as gen
+    root = str(tmp_path_factory.mktemp('synthetic'))
+    return root, gen.generate(root, num_train=10, num_val=4, seed=3)

@@ -5,7 +5,12 @@ import os.path as osp
 
 import cv2
 import numpy as np
+import pytest
+import torch
 from mmengine.config import Config
+from mmengine.runner import Runner
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
 
 NORM = dict(type='BN', requires_grad=True)
 # ResNetV1c-18 with narrow stages: levels have 8, 16, 32, 64 channels.
@@ -81,6 +86,72 @@ def draw_scene(rng, h=48, w=64):
     return np.clip(img, 0, 255).astype(np.uint8), label
 
 
+def random_images(h, w, n=2, seed=0):
+    """``n`` random (3, h, w) uint8 images from a seeded generator."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8)
+            for _ in range(n)]
+
+
+def make_batch(model, h, w, n=2, seed=0, training=True):
+    """``random_images`` with a hand-made label (classes 0, 1 and 2, the top
+    three rows ignored), through ``model``'s data preprocessor."""
+    imgs = random_images(h, w, n, seed)
+    samples = []
+    for _ in range(n):
+        s = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+        label = torch.zeros(1, h, w, dtype=torch.long)
+        label[:, h // 4:3 * h // 4, w // 3:] = 1
+        label[:, :, :w // 6] = 2
+        label[:, :3, :] = 255
+        s.gt_sem_seg = PixelData(data=label)
+        samples.append(s)
+    return model.data_preprocessor(dict(inputs=imgs, data_samples=samples), training)
+
+
+def two_regions(h=12, w=16, col=8, left=0, right=1):
+    """(1, h, w) label map: ``left`` in the columns before ``col``, else ``right``."""
+    label = torch.full((1, h, w), right, dtype=torch.long)
+    label[..., :col] = left
+    return label
+
+
+def degenerate_cases():
+    """(name, seg logits (2, 4, 12, 16), labels (2, 12, 16)) that losses must
+    survive: random, all ignored, one class, huge logits, fp16's largest."""
+    n, c, h, w = 2, 4, 12, 16
+    rand_label = torch.randint(0, c, (n, h, w))
+    return [
+        ('random', torch.randn(n, c, h, w) * 3, rand_label),
+        ('all_ignore', torch.randn(n, c, h, w), torch.full((n, h, w), 255)),
+        ('single_class', torch.randn(n, c, h, w), torch.full((n, h, w), 2)),
+        ('extreme_logits', torch.randn(n, c, h, w) * 1e4, rand_label),
+        ('fp16_max_logits', torch.full((n, c, h, w), 6.0e4), rand_label),
+    ]
+
+
+def losses_on_case(case, autocast, *losses):
+    """Each of ``losses`` (callables (seg logits, labels) -> scalar) on a
+    ``degenerate_cases`` entry, under bfloat16 autocast when ``autocast``
+    -> (their values, gradient of their sum w.r.t. the seg logits)."""
+    _, seg, label = case
+    seg = seg.clone().requires_grad_(True)
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+        x = seg * 1.0   # an op under autocast, like a real head's output
+        values = [loss(x, label) for loss in losses]
+    sum(values).backward()
+    return values, seg.grad
+
+
+def check_loss_name(loss_cls, default):
+    """mmseg's loss_decode convention: ``loss_cls`` logs under ``default``,
+    takes another name that starts with ``loss_`` and refuses any other."""
+    assert loss_cls().loss_name == default
+    assert loss_cls(loss_name='loss_custom').loss_name == 'loss_custom'
+    with pytest.raises(ValueError, match="must start with 'loss_'"):
+        loss_cls(loss_name='dual')
+
+
 def write_camvid_layout(root, n_train=6, n_val=2, seed=0, h=48, w=64):
     """Write a tiny dataset in the CamVid layout (train/, trainannot/, val/,
     valannot/; image and label share the file name)."""
@@ -111,6 +182,23 @@ def write_camvid(root, h=24, w=32, splits=(('train', 2), ('val', 2))):
                 cv2.imwrite(path, arr)
             labels[path] = label
     return labels
+
+
+def write_images(folder, n=2, h=24, w=32):
+    """``n`` scenes of ``draw_scene`` as ``folder``/img<i>.png (the folder is made)."""
+    rng = np.random.default_rng(3)
+    folder.mkdir()
+    for i in range(n):
+        cv2.imwrite(str(folder / f'img{i}.png'), draw_scene(rng, h, w)[0])
+    return folder
+
+
+def read_pair(root, split, name):
+    """Image and label ``name`` of ``split`` in a CamVid layout: (H, W, 3)
+    uint8 RGB image and (H, W) uint8 label."""
+    img = cv2.imread(osp.join(root, split, name), cv2.IMREAD_UNCHANGED)
+    label = cv2.imread(osp.join(root, split + 'annot', name), cv2.IMREAD_UNCHANGED)
+    return img[..., ::-1], label
 
 
 def tiny_runner_config(work_dir, data_root, model=None, max_iters=4, interval=2,
@@ -166,3 +254,75 @@ def tiny_runner_config(work_dir, data_root, model=None, max_iters=4, interval=2,
             val_evaluator=dict(type='IoUMetric', iou_metrics=['mIoU']),
             val_cfg=dict(type='ValLoop'))
     return Config(cfg)
+
+
+def write_tool_config(path, data_root):
+    """Config file of the tiny GSCNN with train, val and test loops, mIoU and
+    boundary F-score (1 and 3 px), the boundary visualizer and no work dir,
+    as tools/train.py and tools/test.py take it."""
+    cfg = tiny_runner_config('unused', data_root, max_iters=2, interval=2)
+    cfg.val_evaluator = [dict(type='IoUMetric', iou_metrics=['mIoU']),
+                         dict(type='BoundaryFScore', tolerances=(1, 3))]
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.test_evaluator = cfg.val_evaluator
+    cfg.test_cfg = dict(type='TestLoop')
+    cfg.default_hooks.visualization = dict(type='SegVisualizationHook')
+    cfg.visualizer = dict(type='SegBoundaryVisualizer', name='visualizer',
+                          vis_backends=[dict(type='LocalVisBackend')])
+    cfg.pop('work_dir')
+    Config(cfg.to_dict()).dump(str(path))
+    return str(path)
+
+
+def write_study_config(path, data_root, gscnn):
+    """Config file of the tiny FCN (``gscnn``: with the shape stream) for the
+    experiment runner: 2 iterations, test loop with mIoU, boundary F-score
+    and crop mIoU (per-class keys)."""
+    cfg = tiny_runner_config('unused', data_root, model=tiny_model('fcn', gscnn=gscnn),
+                             max_iters=2, interval=2)
+    cfg.val_evaluator = [dict(type='IoUMetric', iou_metrics=['mIoU']),
+                         dict(type='BoundaryFScore', tolerances=(1, 2)),
+                         dict(type='CropIoUMetric', crop_factors=(0, 4), class_keys=True)]
+    cfg.test_dataloader, cfg.test_evaluator = cfg.val_dataloader, cfg.val_evaluator
+    cfg.test_cfg = dict(type='TestLoop')
+    cfg.pop('work_dir')
+    cfg.pop('experiment_name')
+    Config(cfg.to_dict()).dump(str(path))
+    return str(path)
+
+
+def trained_tiny(tmp_path):
+    """Train the tiny GSCNN for 2 iterations; return (config file, checkpoint,
+    data root)."""
+    data_root = write_camvid_layout(str(tmp_path / 'data'))
+    cfg = tiny_runner_config(tmp_path / 'work', data_root, max_iters=2, interval=2)
+    cfg.test_dataloader, cfg.test_evaluator = cfg.val_dataloader, cfg.val_evaluator
+    cfg.test_cfg = dict(type='TestLoop')
+    cfg.visualizer = dict(type='SegBoundaryVisualizer', name=f'vis_{tmp_path.name}',
+                          vis_backends=[dict(type='LocalVisBackend')])
+    Runner.from_cfg(cfg).train()
+    cfg.pop('work_dir')
+    cfg.pop('experiment_name')
+    path = str(tmp_path / 'tiny.py')
+    Config(cfg.to_dict()).dump(path)
+    return path, str(tmp_path / 'work' / 'iter_2.pth'), data_root
+
+
+def count_colour(region, colour):
+    """Pixels of (H, W, 3) ``region`` that have exactly ``colour``."""
+    return int((region == np.array(colour, np.uint8)).all(axis=-1).sum())
+
+
+def row_with_gradient(region):
+    """Most grey levels that one run of a row of ``region`` passes through
+    while it rises, never falling, from black (0) to white (255)."""
+    best = 0
+    for row in region.astype(int):
+        grey = (row[:, 0] == row[:, 1]) & (row[:, 1] == row[:, 2])
+        rising = grey[1:] & grey[:-1] & (np.diff(row[:, 0]) >= 0)
+        ends = np.flatnonzero(np.diff(np.r_[0, rising.astype(int), 0]))
+        for start, stop in zip(ends[::2], ends[1::2]):
+            run = row[start:stop + 1, 0]
+            if run[0] == 0 and run[-1] == 255:
+                best = max(best, len(np.unique(run)))
+    return best

@@ -1,19 +1,16 @@
-"""The experiment runner and tools/accuracy_study.py: tiny configs (plain and
-GSCNN) on the CPU, summaries and tables on hand-made numbers."""
+"""mmgscnn.experiments.accuracy_study and tools/accuracy_study.py: plans,
+recipes, and the study end to end on tiny configs (plain and GSCNN) on the
+CPU."""
 import json
 import os.path as osp
 import re
 import subprocess
 import sys
-import time
 
 import pytest
-from mmengine.config import Config
 
-from helpers import tiny_model, tiny_runner_config, write_camvid_layout
-from mmgscnn.experiments import runner
+from helpers import write_camvid_layout, write_study_config
 from mmgscnn.experiments.accuracy_study import load_recipe, loader_options, plan_runs
-from mmgscnn.experiments.seed_summary import markdown_table, metric_order, summarise
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STUDY = osp.join(REPO, 'tools', 'accuracy_study.py')
@@ -25,32 +22,6 @@ def table_rows(text):
     rows = [line.strip('|').split('|') for line in text.splitlines()
             if line.startswith('| ') and not line.startswith(('| metric', '| ---'))]
     return {r[0].strip(): [c.strip() for c in r[1:]] for r in rows}
-
-
-# ------------------------------------------------------------ summaries
-
-def test_summary_over_seeds_and_table():
-    per_seed = {'a': {0: {'mIoU': 10.0, 'mBF@2px': 1.0, 'x': float('nan')},
-                      1: {'mIoU': 20.0, 'mBF@2px': 3.0, 'x': 4.0}},
-                'b': {0: {'mIoU': 30.0, 'mBF@10px': 5.0}},
-                'c': {}}  # no finished run
-    summary = summarise(per_seed)
-    assert summary['a'] == {'mIoU': (15.0, 10.0, 20.0), 'mBF@2px': (2.0, 1.0, 3.0),
-                            'x': (4.0, 4.0, 4.0)}
-    assert summary['b'] == {'mIoU': (30.0, 30.0, 30.0), 'mBF@10px': (5.0, 5.0, 5.0)}
-    assert 'c' not in summary
-    lines = markdown_table(summary, ['a', 'b', 'c'])
-    assert lines[0] == '| metric | a | b | c |'
-    assert lines[2] == '| mIoU | 15.00 (10.00..20.00) | 30.00 (30.00..30.00) |  |'
-    assert [line.split(' |')[0] for line in lines[3:]] == ['| mBF@2px', '| mBF@10px', '| x']
-
-
-def test_metric_order():
-    keys = ['aAcc', 'whole/IoU.pole@crop0', 'mIoU@crop100', 'mBF@10px', 'mIoU', 'mBF@2px',
-            'mIoU@crop0', 'IoU.sky@crop0']
-    assert sorted(keys, key=metric_order) == [
-        'mIoU', 'mBF@2px', 'mBF@10px', 'mIoU@crop0', 'mIoU@crop100', 'IoU.sky@crop0',
-        'whole/IoU.pole@crop0', 'aAcc']
 
 
 # --------------------------------------------------------------- plans
@@ -81,45 +52,7 @@ def test_recipe_file(tmp_path):
         load_recipe(str(path))
 
 
-# -------------------------------------------------------------- runner
-
-def test_run_tool_time_limit_and_failure(tmp_path):
-    log = str(tmp_path / 'log.txt')
-    start = time.monotonic()
-    with pytest.raises(runner.ToolTimedOut, match='time limit'):
-        runner.run_tool([sys.executable, '-c', 'import time; time.sleep(60)'], log,
-                        deadline=time.monotonic() + 1)
-    assert time.monotonic() - start < 30
-    with pytest.raises(runner.ToolFailed, match=r'(?s)exit 3.*went wrong'):
-        runner.run_tool([sys.executable, '-c', "print('went wrong'); raise SystemExit(3)"],
-                        log)
-    peak = runner.run_tool([sys.executable, '-c', 'x = bytearray(200 * 2**20)'], log)
-    assert peak > 200 * 2**20  # resident memory of that process, in bytes
-
-
-def test_train_and_test_timeout(tmp_path):
-    data_root = write_camvid_layout(str(tmp_path / 'd'))
-    config = write_config(tmp_path / 'plain.py', data_root, False)
-    result = runner.train_and_test(runner.Run(config, str(tmp_path / 'work')),
-                                   log=str(tmp_path / 'log.txt'), timeout=1)
-    assert result.status == runner.TIMED_OUT and 'time limit' in result.error
-    assert result.metrics is None and result.seconds < 30
-
-
 # ----------------------------------------------------------- end to end
-
-def write_config(path, data_root, gscnn):
-    cfg = tiny_runner_config('unused', data_root, model=tiny_model('fcn', gscnn=gscnn),
-                             max_iters=2, interval=2)
-    cfg.val_evaluator = [dict(type='IoUMetric', iou_metrics=['mIoU']),
-                         dict(type='BoundaryFScore', tolerances=(1, 2)),
-                         dict(type='CropIoUMetric', crop_factors=(0, 4), class_keys=True)]
-    cfg.test_dataloader, cfg.test_evaluator = cfg.val_dataloader, cfg.val_evaluator
-    cfg.test_cfg = dict(type='TestLoop')
-    cfg.pop('work_dir')
-    cfg.pop('experiment_name')
-    Config(cfg.to_dict()).dump(str(path))
-    return str(path)
 
 
 def study(args, cwd):
@@ -129,8 +62,8 @@ def study(args, cwd):
 
 def test_accuracy_study_end_to_end(tmp_path):
     data_root = write_camvid_layout(str(tmp_path / 'data'))
-    configs = [write_config(tmp_path / 'plain.py', data_root, False),
-               write_config(tmp_path / 'gscnn.py', data_root, True)]
+    configs = [write_study_config(tmp_path / 'plain.py', data_root, False),
+               write_study_config(tmp_path / 'gscnn.py', data_root, True)]
     out, md, work = tmp_path / 'study.json', tmp_path / 'study.md', tmp_path / 'work'
     common = ['--configs', *configs, '--names', 'plain', 'gscnn', '--work-dir', str(work),
               '--out', str(out), '--markdown', str(md), '--jobs', '2',

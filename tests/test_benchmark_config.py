@@ -1,5 +1,4 @@
-"""mmgscnn.benchmark.benchmark_config: configs prepared for a benchmark run;
-mmgscnn.utils.config.replace_syncbn, which it uses."""
+"""mmgscnn.benchmark.benchmark_config: configs prepared for a benchmark run."""
 import os.path as osp
 
 import torch
@@ -8,20 +7,8 @@ from benchmark_helpers import write_tiny_configs
 from mmgscnn.benchmark.benchmark_config import (build_model, load_benchmark_config,
                                                 shape_stream_stride)
 from mmgscnn.benchmark.groups import REPO
-from mmgscnn.utils.config import replace_syncbn
 
 GSCNN_PSP = 'configs/gscnn/gscnn-pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py'
-
-
-def test_replace_syncbn_copies_with_bn_everywhere():
-    cfg = dict(type='M', norm_cfg=dict(type='SyncBN', requires_grad=True),
-               heads=[dict(norm_cfg=dict(type='MMSyncBN')), dict(type='SyncBN')],
-               sizes=(1, 2), note='SyncBN')
-    out = replace_syncbn(cfg)
-    assert out == dict(type='M', norm_cfg=dict(type='BN', requires_grad=True),
-                       heads=[dict(norm_cfg=dict(type='BN')), dict(type='BN')],
-                       sizes=(1, 2), note='SyncBN')
-    assert cfg['norm_cfg']['type'] == 'SyncBN'  # the input is left as it was
 
 
 def test_config_preparation():

@@ -3,7 +3,6 @@ building a Runner: one message naming the missing folder, the layout, how to
 make the data and how to point the config elsewhere."""
 import os
 import os.path as osp
-import runpy
 import subprocess
 import sys
 
@@ -11,6 +10,8 @@ import pytest
 from mmengine.config import Config
 
 from helpers import tiny_runner_config, write_camvid_layout
+from mmgscnn.cli import test as cli_test
+from mmgscnn.cli import train as cli_train
 from mmgscnn.datasets.data_check import (DatasetNotFoundError, check_dataset_folders,
                                          dataloaders_used_by)
 
@@ -166,17 +167,15 @@ def test_tools_stop_with_the_message_before_building_a_runner(tmp_path, monkeypa
     monkeypatch.delenv('MMGSCNN_TEST_ROOT', raising=False)
     config = write_env_config(tmp_path)
     work = tmp_path / 'work_tool'
-    train = runpy.run_path(osp.join(REPO, 'tools', 'train.py'))['main']
     with pytest.raises(SystemExit) as err:
-        train([config, '--work-dir', str(work)])
+        cli_train.main([config, '--work-dir', str(work)])
     assert 'MMGSCNN_TEST_ROOT=DIR' in str(err.value.code)
     assert not work.exists()  # stopped before the Runner made its work dir
 
     ckpt = tmp_path / 'ckpt.pth'
     ckpt.write_bytes(b'')
-    test = runpy.run_path(osp.join(REPO, 'tools', 'test.py'))['main']
     with pytest.raises(SystemExit) as err:
-        test([config, str(ckpt), '--work-dir', str(work)])
+        cli_test.main([config, str(ckpt), '--work-dir', str(work)])
     assert '[test_dataloader.dataset.data_root]' in str(err.value.code)
     assert not work.exists()
 

@@ -1,14 +1,19 @@
 """mmgscnn.models.segmentors.gscnn_encoder_decoder: shape_head wrapping,
-padding masks, binary heads, the boundary output of predict."""
+padding masks, binary heads, the boundary output of predict, slide
+inference, the build-time probe of the feature levels, mmseg's inferencer."""
+import numpy as np
 import pytest
 import torch
+from mmengine.config import ConfigDict
 from mmengine.structures import PixelData
 
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmgscnn.models import GSCNNEncoderDecoder, padding_mask
+from mmgscnn.models.segmentors import FeaturesWithImage
 
-from helpers import tiny_model
+from helpers import (TINY_CLASSES, draw_scene, make_batch, tiny_backbone, tiny_model,
+                     trained_tiny)
 
 
 def batch(model, sizes, training=True, binary=False, seed=0):
@@ -130,3 +135,63 @@ def test_cuda_code_path_gives_the_same_training_step_and_prediction(monkeypatch)
                                                    pred.seg_logits.data])
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('head', ['sepaspp', 'uper'])
+def test_slide_inference_matches_whole_shape(head):
+    cfg = tiny_model(head)
+    cfg.test_cfg = ConfigDict(mode='slide', crop_size=(32, 32), stride=(24, 24))
+    model = build(cfg).eval()
+    data = make_batch(model, 67, 93, training=False)
+    with torch.no_grad():
+        preds = model(data['inputs'], data['data_samples'], mode='predict')
+    assert preds[0].pred_sem_seg.shape == (67, 93)
+    assert preds[0].pred_boundary.shape == (67, 93)
+    assert model.out_channels == len(TINY_CLASSES)  # restored after predict
+
+
+def test_predict_without_boundary_and_plain_model_equivalence():
+    cfg = tiny_model('psp')
+    cfg.test_cfg = ConfigDict(mode='whole', with_boundary=False)
+    model = build(cfg).eval()
+    data = make_batch(model, 40, 56, training=False)
+    with torch.no_grad():
+        preds = model(data['inputs'], data['data_samples'], mode='predict')
+        logits = model(data['inputs'], data['data_samples'], mode='tensor')
+    assert 'pred_boundary' not in preds[0]
+    from mmseg.models.utils import resize
+    expected = resize(logits, size=(40, 56), mode='bilinear').argmax(1)
+    assert torch.equal(preds[0].pred_sem_seg.data[0], expected[0])
+
+
+def test_wrong_channels_fail_at_build_with_expected_value():
+    with pytest.raises(ValueError, match=r'set shape_stream.in_channels=\[8, 16, 32, 64\]'):
+        build(tiny_model('fcn', shape_stream=dict(in_channels=[8, 16, 32, 128])))
+    with pytest.raises(ValueError, match=r'lists 3 levels'):
+        build(tiny_model('fcn', shape_stream=dict(in_channels=[8, 16, 32],
+                                                  gate_indices=(1, 2), channels=(8, 8, 4))))
+
+
+def test_backbone_that_rejects_the_probe_image_still_builds():
+    # A 4-channel backbone rejects the 3-channel probe image: the check moves
+    # to the first forward (with a warning) instead of failing the build.
+    cfg = tiny_model('fcn', backbone=tiny_backbone(in_channels=4),
+                     shape_stream=dict(in_channels=[8, 16, 32, 999]))
+    model = build(cfg)
+    feats = FeaturesWithImage(model.backbone(torch.zeros(1, 4, 32, 32)),
+                              torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match=r'set shape_stream.in_channels=\[8, 16, 32, 64\]'):
+        model.decode_head.forward_with_boundary(feats)
+
+
+def test_mmseg_inferencer_runs_a_gscnn_model(tmp_path):
+    from mmseg.apis import MMSegInferencer
+    config, ckpt, _ = trained_tiny(tmp_path)
+    inferencer = MMSegInferencer(model=config, weights=ckpt, device='cpu')
+    image, _ = draw_scene(np.random.default_rng(5), 45, 61)
+    result = inferencer(image, return_datasamples=True)
+    assert result.pred_sem_seg.shape == (45, 61)
+    assert result.pred_boundary.shape == (45, 61)
+    assert int(result.pred_sem_seg.data.max()) < len(TINY_CLASSES)
+    plain = inferencer(image)  # the dict form users get by default
+    assert np.asarray(plain['predictions']).shape == (45, 61)

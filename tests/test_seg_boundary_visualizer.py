@@ -8,9 +8,8 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from mmseg.visualization import SegLocalVisualizer
 
-from mmgscnn.visualization import (PictureStyle, SegBoundaryVisualizer, boundary_colours,
-                                   class_legend, colour_bar, compose_panels, upscale,
-                                   upscale_factor)
+from helpers import count_colour, row_with_gradient
+from mmgscnn.visualization import PictureStyle, SegBoundaryVisualizer, boundary_colours, upscale
 
 CLASSES = ('road', 'car', 'pole', 'sky', 'tree')
 # Pure colours: text (grey on white) and outlines never produce them.
@@ -47,21 +46,6 @@ def visualizer(name, **kwargs):
 def crop(picture, box):
     x, y, w, h = box
     return picture.image[y:y + h, x:x + w]
-
-
-def count_colour(region, colour):
-    return int((region == np.array(colour, np.uint8)).all(axis=-1).sum())
-
-
-def test_upscale_factor_makes_panels_readable_and_never_shrinks():
-    assert upscale_factor(160) == 3 and upscale_factor(32) == 15
-    assert upscale_factor(479) == 2 and upscale_factor(480) == 1
-    assert upscale_factor(2048) == 1 and upscale_factor(100, min_width=50) == 1
-    labels = np.array([[0, 1], [2, 3]])
-    np.testing.assert_array_equal(upscale(labels, 2, nearest=True),
-                                  [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]])
-    with pytest.raises(ValueError, match='positive'):
-        upscale_factor(0)
 
 
 def test_panels_are_upscaled_side_by_side_without_text_on_them():
@@ -120,34 +104,6 @@ def test_legend_lists_the_classes_present_below_the_label_panels():
     assert count_colour(crop(gt_only, gt_only.keys['legend']), PALETTE[2]) == 0
 
 
-def test_legend_wraps_into_rows():
-    style = PictureStyle()
-    names = [f'class number {i}' for i in range(20)]
-    colours = [(10 * i, 255 - 10 * i, 7) for i in range(20)]
-    wide = class_legend(names, colours, 2000, style)
-    narrow = class_legend(names, colours, 480, style)
-    assert narrow.shape[1] == 480 and narrow.shape[0] > 2 * wide.shape[0]
-    for colour in colours:  # every entry drawn, none cut off
-        assert count_colour(narrow, colour) >= (style.swatch - 2) ** 2
-    with pytest.raises(ValueError, match='one colour per class'):
-        class_legend(names, colours[:3], 480, style)
-
-
-def row_with_gradient(region):
-    """Most grey levels that one run of a row of ``region`` passes through
-    while it rises, never falling, from black (0) to white (255)."""
-    best = 0
-    for row in region.astype(int):
-        grey = (row[:, 0] == row[:, 1]) & (row[:, 1] == row[:, 2])
-        rising = grey[1:] & grey[:-1] & (np.diff(row[:, 0]) >= 0)
-        ends = np.flatnonzero(np.diff(np.r_[0, rising.astype(int), 0]))
-        for start, stop in zip(ends[::2], ends[1::2]):
-            run = row[start:stop + 1, 0]
-            if run[0] == 0 and run[-1] == 255:
-                best = max(best, len(np.unique(run)))
-    return best
-
-
 def test_colour_bar_below_the_boundary_panel():
     image, sample = scene()
     picture = visualizer('bar').draw_picture(image, sample)
@@ -169,13 +125,6 @@ def test_colour_bar_below_the_boundary_panel():
     assert cols_low.max() < 40 and cols_high.min() > 440
     boundary = crop(jet, jet.panels['boundary probability'])
     assert (boundary[:, :230] == low).all() and (boundary[:, 250:] == high).all()
-
-
-def test_colour_bar_alone():
-    style = PictureStyle()
-    assert row_with_gradient(colour_bar(480, style)) == 256
-    with pytest.raises(ValueError, match='colour bar needs'):
-        colour_bar(20, style)
 
 
 def test_without_boundary_or_legend():
@@ -246,11 +195,3 @@ def test_bad_input_is_named():
     vis.dataset_meta = dict(classes=CLASSES, palette=PALETTE[:2])
     with pytest.raises(ValueError, match='as many classes as palette colours'):
         vis.draw_picture(image, sample)
-    style = PictureStyle()
-    panel = np.zeros((10, 10, 3), np.uint8)
-    with pytest.raises(ValueError, match='every panel must be'):
-        compose_panels([('a', panel), ('b', panel[:5])], [], style)
-    with pytest.raises(ValueError, match='unique'):
-        compose_panels([('a', panel), ('a', panel)], [], style)
-    with pytest.raises(ValueError, match='spans panels'):
-        compose_panels([('a', panel)], [('k', 0, 1, lambda w: panel)], style)

@@ -3,9 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmseg.registry import MODELS
 from mmgscnn.models import ShapeStream
 
-from helpers import TINY_CHANNELS
+from helpers import TINY_CHANNELS, tiny_model
 
 
 def feats_for(h, w, n=2, seed=0):
@@ -102,3 +103,40 @@ def test_checkpointing_changes_nothing(first_block_low_res, stem):
 def test_bad_stem_width_names_the_key():
     with pytest.raises(ValueError, match='shape_stream.stem_channels'):
         ShapeStream(TINY_CHANNELS, channels=(8, 8, 4, 4), stem_channels=-1)
+
+
+def test_shape_stream_output_stride():
+    feats = [torch.randn(2, c, 9 if i == 0 else 5, 12 if i == 0 else 6)
+             for i, c in enumerate(TINY_CHANNELS)]
+    image = torch.rand(2, 3, 35, 47) * 255
+    for stride, size in ((1, (35, 47)), (2, (18, 24)), (4, (9, 12))):
+        stream = ShapeStream(TINY_CHANNELS, channels=(8, 8, 4, 4), stride=stride)
+        logits, fused = stream(feats, image)
+        assert logits.shape == fused.shape == (2, 1) + size
+        assert fused.min() >= 0 and fused.max() <= 1
+
+
+def test_wrong_level_index_fails_at_build():
+    with pytest.raises(ValueError, match=r'shape_stream.gate_indices.*0\.\.3'):
+        MODELS.build(tiny_model('fcn', shape_stream=dict(gate_indices=(1, 2, 4))))
+
+
+def test_shape_stream_checkpointing_gives_the_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    streams = [ShapeStream(TINY_CHANNELS, channels=(8, 8, 4, 4), with_cp=cp)
+               for cp in (False, True)]
+    streams[1].load_state_dict(streams[0].state_dict())
+    image = torch.rand(2, 3, 24, 32) * 255
+    results = []
+    for stream in streams:
+        feats = [torch.randn(2, c, 6 if i == 0 else 3, 8 if i == 0 else 4,
+                             generator=torch.Generator().manual_seed(i)).requires_grad_()
+                 for i, c in enumerate(TINY_CHANNELS)]
+        logits, fused = stream(feats, image)
+        (logits.square().mean() + fused.mean()).backward()
+        results.append((logits, [f.grad for f in feats],
+                        [p.grad for p in stream.parameters()]))
+    (l0, f0, p0), (l1, f1, p1) = results
+    torch.testing.assert_close(l0, l1)
+    for a, b in zip(f0 + p0, f1 + p1):
+        torch.testing.assert_close(a, b)

@@ -2,10 +2,12 @@
 read from a stand-in ``srun`` on PATH that records its arguments (no Slurm)."""
 import os
 import os.path as osp
-import runpy
 import subprocess
 
 import pytest
+
+from mmgscnn.cli import test as cli_test
+from mmgscnn.cli import train as cli_train
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SLURM_VARS = ('GPUS', 'GPUS_PER_NODE', 'CPUS_PER_TASK', 'SRUN_ARGS')
@@ -97,7 +99,7 @@ def test_the_tools_accept_the_command_they_get(tmp_path, script, args, tool):
     _, recorded = run_script(tmp_path, script, args)
     tool_path = osp.join(REPO, 'tools', f'{tool}.py')
     tool_args = recorded[recorded.index(tool_path) + 1:]
-    parsed = runpy.run_path(tool_path)['parse_args'](tool_args)
+    parsed = dict(train=cli_train, test=cli_test)[tool].parse_args(tool_args)
     assert parsed.launcher == 'slurm' and parsed.config == 'cfg.py'
     if tool == 'train':
         assert parsed.work_dir == 'wd' and parsed.resume

@@ -3,51 +3,13 @@
     python tools/infer.py CONFIG CHECKPOINT IMAGES [IMAGES ...] --out-dir DIR [--device cpu]
                           [--opacity 0.5] [--boundary-cmap jet] [--no-labels]
 
-Each IMAGES is an image file, a folder (its images, not recursive) or a glob
-pattern (quote it: 'data/camvid/val/*.png'). For every image, DIR/<name>.png
-shows, side by side: the image | the predicted segmentation over it | the
-predicted boundary probability (GSCNN models; models without a shape stream
-give the first two panels only). Small images are upscaled to panels at least
-480 px wide; a legend below names the colours of the predicted classes and a
-colour bar gives the scale of the boundary map.
+IMAGES: image files, folders or glob patterns (quote them:
+'data/camvid/val/*.png'); DIR/<name>.png shows image | segmentation |
+boundary probability.
+
+The program is :mod:`mmgscnn.cli.infer`.
 """
-import argparse
-
-from mmgscnn.visualization.prediction_pictures import (PictureInputError, find_images,
-                                                       load_model,
-                                                       write_prediction_pictures)
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Draw predictions (image | segmentation '
-                                     '| boundary) of an mmseg/mmgscnn model')
-    parser.add_argument('config', help='model config file')
-    parser.add_argument('checkpoint', help='checkpoint file (.pth)')
-    parser.add_argument('images', nargs='+', help='image files, folders or glob patterns')
-    parser.add_argument('--out-dir', required=True, help='folder for the pictures')
-    parser.add_argument('--device', default='cpu', help="torch device, e.g. 'cpu', 'cuda:0'")
-    parser.add_argument('--opacity', type=float, default=0.5,
-                        help='opacity of the segmentation over the image, in (0, 1]')
-    parser.add_argument('--boundary-cmap', default=None,
-                        help="OpenCV colour map for the boundary panel, e.g. 'jet' "
-                        '(default: grey)')
-    parser.add_argument('--no-labels', action='store_true',
-                        help='draw no legend of class names and colours')
-    return parser.parse_args(argv)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    try:
-        paths = sorted({p for spec in args.images for p in find_images(spec)})
-        model = load_model(args.config, args.checkpoint, args.device)
-        written = write_prediction_pictures(model, paths, args.out_dir, args.opacity,
-                                            args.boundary_cmap, not args.no_labels)
-    except PictureInputError as err:
-        raise SystemExit(str(err)) from None
-    print(f'wrote {len(written)} picture(s) to {args.out_dir}')
-    return written
-
+from mmgscnn.cli.infer import main
 
 if __name__ == '__main__':
     main()

@@ -1,75 +1,20 @@
-"""CamVid dataset and configs, validated with pictures."""
+"""The CamVid configs (configs/*/*_camvid-360x480.py and
+configs/_base_/datasets/camvid.py): they load and build, and the data
+config's metrics and visualizer run in a Runner's validation."""
 import glob
 import os.path as osp
 
 import cv2
-import numpy as np
-import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmseg.registry import DATASETS, METRICS, MODELS
 
 from helpers import tiny_model, tiny_runner_config, write_camvid
-from mmgscnn.datasets import CamVidDataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CAMVID_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*', '*_camvid-360x480.py')))
-CAMVID_PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128],
-                  [60, 40, 222], [128, 128, 0], [192, 128, 128], [64, 64, 128],
-                  [64, 0, 128], [64, 64, 0], [0, 128, 192]]
 
-
-LOAD = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations')]
-
-
-# ------------------------------------------------------------------ dataset
-
-def test_dataset_reads_the_layout_and_maps_unlabelled_to_255(tmp_path):
-    labels = write_camvid(str(tmp_path))
-    ds = CamVidDataset(data_root=str(tmp_path), pipeline=LOAD,
-                       data_prefix=dict(img_path='val', seg_map_path='valannot'))
-    assert len(ds) == 2
-    assert ds.metainfo['classes'] == ('sky', 'building', 'pole', 'road', 'sidewalk',
-                                      'tree', 'sign-symbol', 'fence', 'car',
-                                      'pedestrian', 'bicyclist')
-    assert [list(c) for c in ds.metainfo['palette']] == CAMVID_PALETTE
-    for i in range(2):
-        item = ds[i]
-        raw = labels[item['seg_map_path']]
-        gt = item['gt_seg_map']
-        assert osp.basename(item['img_path']) == osp.basename(item['seg_map_path'])
-        assert item['img'].shape == (24, 32, 3)
-        np.testing.assert_array_equal(gt[raw == 11], 255)
-        np.testing.assert_array_equal(gt[raw != 11], raw[raw != 11])
-        assert gt.max() == 255 and set(np.unique(gt)) <= set(range(11)) | {255}
-
-
-def test_dataset_with_a_subset_of_classes(tmp_path):
-    labels = write_camvid(str(tmp_path))
-    ds = CamVidDataset(data_root=str(tmp_path), pipeline=LOAD,
-                       metainfo=dict(classes=('road', 'car')),
-                       data_prefix=dict(img_path='val', seg_map_path='valannot'))
-    assert ds.metainfo['palette'] == [[128, 64, 128], [64, 0, 128]]
-    item = ds[0]
-    raw, gt = labels[item['seg_map_path']], item['gt_seg_map']
-    np.testing.assert_array_equal(gt == 0, raw == 3)
-    np.testing.assert_array_equal(gt == 1, raw == 8)
-    np.testing.assert_array_equal(gt == 255, (raw != 3) & (raw != 8))
-
-
-def test_dataset_names_a_missing_folder(tmp_path):
-    write_camvid(str(tmp_path), splits=(('val', 1), ))
-    with pytest.raises(FileNotFoundError, match=r"train.*does not exist.*trainannot"):
-        CamVidDataset(data_root=str(tmp_path),
-                      data_prefix=dict(img_path='train', seg_map_path='trainannot'))
-    (tmp_path / 'valannot' / 'val_000.png').unlink()
-    with pytest.raises(FileNotFoundError, match='val_000.png'):
-        CamVidDataset(data_root=str(tmp_path),
-                      data_prefix=dict(img_path='val', seg_map_path='valannot'))
-
-
-# ------------------------------------------------------------------ configs
 
 def test_camvid_configs_load_and_build(tmp_path, monkeypatch):
     write_camvid(str(tmp_path))
@@ -111,8 +56,6 @@ def test_camvid_configs_load_and_build(tmp_path, monkeypatch):
     inputs = train[0]['inputs']
     assert inputs.shape[0] == 3 and inputs.shape[1] <= 360 and inputs.shape[2] <= 480
 
-
-# ------------------------------------------------- validation with pictures
 
 def test_validation_with_camvid_metrics_and_pictures(tmp_path):
     """A tiny GSCNN validated by the Runner on CamVid data with the config's

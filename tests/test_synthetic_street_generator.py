@@ -1,5 +1,6 @@
-"""SyntheticStreet: its generator (and tools/generate_synthetic_data.py),
-SyntheticStreetDataset and the synthetic configs (configs/*/*_synthetic-96x128.py)."""
+"""mmgscnn.datasets.synthetic_street_generator (and
+tools/generate_synthetic_data.py): the layout and bytes it writes, its
+drawing primitives, and scenes whose labels, colours and edges agree."""
 import glob
 import json
 import os
@@ -10,38 +11,14 @@ import sys
 import cv2
 import numpy as np
 import pytest
-import torch
-from mmengine.config import Config
-from mmengine.runner import Runner
-from mmseg.registry import DATASETS, METRICS, MODELS
 
-from mmgscnn.datasets import CamVidDataset, CamVidLayoutDataset
+from helpers import read_pair
 from mmgscnn.datasets import synthetic_street_generator as gen
-from mmgscnn.datasets.synthetic import CLASSES, PALETTE, SyntheticStreetDataset
+from mmgscnn.datasets.synthetic import CLASSES, PALETTE
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = [osp.join(REPO, 'configs', 'deeplabv3plus', 'deeplabv3plus_r18-d8-w32_1xb4-600it_synthetic-96x128.py'),
-           osp.join(REPO, 'configs', 'gscnn', 'gscnn-deeplabv3plus_r18-d8-w32_1xb4-600it_synthetic-96x128.py')]
 H, W = 120, 160  # the generator's default size
-LOAD = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations')]
-
-
 CID = {c: i for i, c in enumerate(CLASSES)}
-
-
-@pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    """10 train + 4 val images at the default size, seed 3."""
-    root = str(tmp_path_factory.mktemp('synthetic'))
-    meta = gen.generate(root, num_train=10, num_val=4, seed=3)
-    return root, meta
-
-
-def read_pair(root, split, name):
-    """(H, W, 3) uint8 RGB image and (H, W) uint8 label."""
-    img = cv2.imread(osp.join(root, split, name), cv2.IMREAD_UNCHANGED)
-    label = cv2.imread(osp.join(root, split + 'annot', name), cv2.IMREAD_UNCHANGED)
-    return img[..., ::-1], label
 
 
 def all_pairs(root):
@@ -67,10 +44,8 @@ def runs(mask_1d):
     return edges[1::2] - edges[::2]
 
 
-# ------------------------------------------------------------- generator
-
-def test_layout_sizes_counts_and_pairs(data):
-    root, meta = data
+def test_layout_sizes_counts_and_pairs(synthetic_data):
+    root, meta = synthetic_data
     assert sorted(os.listdir(root)) == ['meta.json', 'train', 'trainannot', 'val', 'valannot']
     for split, n in (('train', 10), ('val', 4)):
         names = sorted(os.listdir(osp.join(root, split)))
@@ -92,7 +67,7 @@ def test_layout_sizes_counts_and_pairs(data):
         assert abs(sum(shares.values()) - 1) < 1e-3
 
 
-def test_same_seed_same_bytes_other_seed_differs(data, tmp_path):
+def test_same_seed_same_bytes_other_seed_differs(synthetic_data, tmp_path):
     a = gen.generate(str(tmp_path / 'a'), num_train=3, num_val=2, height=64, width=96, seed=7)
     gen.generate(str(tmp_path / 'b'), num_train=3, num_val=2, height=64, width=96, seed=7)
     gen.generate(str(tmp_path / 'c'), num_train=3, num_val=2, height=64, width=96, seed=8)
@@ -104,7 +79,7 @@ def test_same_seed_same_bytes_other_seed_differs(data, tmp_path):
     assert a['height'] == 64 and read_pair(str(tmp_path / 'a'), 'val', 'val_0001.png')[0].shape \
         == (64, 96, 3)
     # Image i depends on (seed, split, i) only: the first images of a larger run are equal.
-    root, _ = data
+    root, _ = synthetic_data
     gen.generate(str(tmp_path / 'd'), num_train=2, num_val=1, seed=3)
     fd, fdata = files(str(tmp_path / 'd')), files(root)
     for path in ('train/train_0000.png', 'trainannot/train_0001.png', 'val/val_0000.png'):
@@ -116,8 +91,8 @@ def test_rewrite_clears_old_files_and_refuses_foreign_folders(tmp_path):
     gen.generate(root, num_train=4, num_val=2, height=48, width=64)
     # the command line, as a user calls it
     tool = osp.join(REPO, 'tools', 'generate_synthetic_data.py')
-    done = subprocess.run([sys.executable, tool, '--out-dir', root, '--num-train', '2', '--num-val', '1',
-                           '--height', '48', '--width', '64'],
+    done = subprocess.run([sys.executable, tool, '--out-dir', root, '--num-train', '2',
+                           '--num-val', '1', '--height', '48', '--width', '64'],
                           check=True, capture_output=True, text=True)
     assert 'wrote 2 train + 1 val images of 48x64' in done.stdout
     assert sorted(os.listdir(osp.join(root, 'train'))) == ['train_0000.png', 'train_0001.png']
@@ -132,8 +107,8 @@ def test_rewrite_clears_old_files_and_refuses_foreign_folders(tmp_path):
         gen.generate(str(tmp_path / 'small'), height=32, width=64)
 
 
-def test_label_ids_valid_and_every_class_drawn(data):
-    root, _ = data
+def test_label_ids_valid_and_every_class_drawn(synthetic_data):
+    root, _ = synthetic_data
     per_image = [set(np.unique(label).tolist()) for _, _, label in all_pairs(root)]
     assert all(ids <= set(range(len(CLASSES))) for ids in per_image)
     assert set.union(*per_image) == set(range(len(CLASSES)))
@@ -173,8 +148,8 @@ def test_drawing_primitives_give_the_promised_widths():
         assert np.mean([2 <= w <= 4 for w in widths]) > 0.8, (z, widths)
 
 
-def test_thin_structures_keep_their_width_in_the_scenes(data):
-    root, _ = data
+def test_thin_structures_keep_their_width_in_the_scenes(synthetic_data):
+    root, _ = synthetic_data
     wire_runs, pole_runs = [], []
     for _, _, label in all_pairs(root):
         wire, pole = label == CID['wire'], label == CID['pole']
@@ -187,11 +162,11 @@ def test_thin_structures_keep_their_width_in_the_scenes(data):
     assert np.median(pole_runs) in (2, 3, 4)
 
 
-def test_region_colours_match_the_class_appearance(data):
+def test_region_colours_match_the_class_appearance(synthetic_data):
     """The median colour of each class region (its interior, or all of it for
     thin classes) lies in the class's APPEARANCE box in every image; a label
     map paired with the wrong image fails."""
-    root, _ = data
+    root, _ = synthetic_data
     kernel = np.ones((5, 5), np.uint8)
 
     def outside_box(img, label):
@@ -222,10 +197,10 @@ def test_region_colours_match_the_class_appearance(data):
     assert np.mean(flipped) >= 0.75 and np.mean(swapped) >= 0.75, (flipped, swapped)
 
 
-def test_image_edges_lie_on_label_boundaries(data):
+def test_image_edges_lie_on_label_boundaries(synthetic_data):
     """Image gradients are strongest on the label boundaries, and no shift of
     the labels by up to 2 px fits the image edges better than none."""
-    root, _ = data
+    root, _ = synthetic_data
 
     def ratio(grad, label):
         b = np.zeros_like(label, bool)
@@ -247,8 +222,8 @@ def test_image_edges_lie_on_label_boundaries(data):
     assert median[0, 0] > 1.5 * median[2, 2], median
 
 
-def test_wires_are_darker_than_what_lies_above_and_below(data):
-    root, _ = data
+def test_wires_are_darker_than_what_lies_above_and_below(synthetic_data):
+    root, _ = synthetic_data
     darker = []
     for _, img, label in all_pairs(root):
         grey = img.astype(np.float32).mean(2)
@@ -262,118 +237,3 @@ def test_wires_are_darker_than_what_lies_above_and_below(data):
                 continue
             darker.append(grey[for_col, c].mean() < min(grey[top, c], grey[bottom, c]))
     assert len(darker) > 300 and np.mean(darker) > 0.9
-
-
-# --------------------------------------------------------------- dataset
-
-def test_dataset_reads_the_generated_data(data):
-    root, _ = data
-    ds = DATASETS.build(dict(type='SyntheticStreetDataset', data_root=root, pipeline=LOAD,
-                             data_prefix=dict(img_path='val', seg_map_path='valannot')))
-    # CamVid's layout and checks, not CamVid's unlabelled id
-    assert isinstance(ds, CamVidLayoutDataset) and not isinstance(ds, CamVidDataset)
-    assert ds.get_label_map() is None
-    assert len(ds) == 4
-    assert ds.metainfo['classes'] == CLASSES
-    assert [list(c) for c in ds.metainfo['palette']] == PALETTE
-    for i in range(4):
-        item = ds[i]
-        name = osp.basename(item['img_path'])
-        assert name == osp.basename(item['seg_map_path']) == f'val_{i:04d}.png'
-        img, label = read_pair(root, 'val', name)
-        np.testing.assert_array_equal(item['img'], img[..., ::-1])  # BGR, as mmcv reads
-        np.testing.assert_array_equal(item['gt_seg_map'], label)   # no id remapped
-
-
-def test_dataset_with_a_subset_of_classes(data):
-    root, _ = data
-    ds = SyntheticStreetDataset(data_root=root, pipeline=LOAD,
-                                metainfo=dict(classes=('road', 'pole')),
-                                data_prefix=dict(img_path='val', seg_map_path='valannot'))
-    assert ds.metainfo['palette'] == [PALETTE[CID['road']], PALETTE[CID['pole']]]
-    item = ds[0]
-    _, raw = read_pair(root, 'val', osp.basename(item['seg_map_path']))
-    gt = item['gt_seg_map']
-    np.testing.assert_array_equal(gt == 0, raw == CID['road'])
-    np.testing.assert_array_equal(gt == 1, raw == CID['pole'])
-    np.testing.assert_array_equal(gt == 255, (raw != CID['road']) & (raw != CID['pole']))
-
-
-def test_dataset_errors_say_how_to_generate(data, tmp_path):
-    with pytest.raises(FileNotFoundError, match='generate_synthetic_data.py'):
-        SyntheticStreetDataset(data_root=str(tmp_path / 'missing'),
-                               data_prefix=dict(img_path='val', seg_map_path='valannot'))
-    root = str(tmp_path / 'other')
-    gen.generate(root, num_train=0, num_val=1, height=48, width=64)
-    meta_path = osp.join(root, 'meta.json')
-    with open(meta_path) as f:
-        meta = json.load(f)
-    meta['classes'] = meta['classes'][::-1]
-    with open(meta_path, 'w') as f:
-        json.dump(meta, f)
-    with pytest.raises(ValueError, match='another generator version'):
-        SyntheticStreetDataset(data_root=root,
-                               data_prefix=dict(img_path='val', seg_map_path='valannot'))
-
-
-# --------------------------------------------------------------- configs
-
-def test_configs_build_and_match_the_data(data, monkeypatch):
-    root, _ = data
-    monkeypatch.setenv('SYNTHETIC_ROOT', root)
-    names = [osp.basename(p) for p in CONFIGS]
-    assert names == ['deeplabv3plus_r18-d8-w32_1xb4-600it_synthetic-96x128.py',
-                     'gscnn-deeplabv3plus_r18-d8-w32_1xb4-600it_synthetic-96x128.py']
-    base, gscnn = (Config.fromfile(p) for p in CONFIGS)
-    # The README conversion: the GSCNN head wraps the baseline's head unchanged.
-    assert gscnn.model.type == 'GSCNNEncoderDecoder'
-    assert gscnn.model.decode_head == base.model.decode_head
-    assert gscnn.model.shape_head.shape_stream.in_channels == [32, 64, 128, 256]
-    assert gscnn.model.backbone == base.model.backbone
-    for cfg in (base, gscnn):
-        assert cfg.train_dataloader.dataset.data_root == root
-        assert cfg.train_dataloader.dataset.type == 'SyntheticStreetDataset'
-        assert cfg.visualizer.type == 'SegBoundaryVisualizer'
-        assert cfg.param_scheduler[0].end == cfg.train_cfg.max_iters
-        model = MODELS.build(cfg.model)
-        head = model.decode_head.decoder if cfg is gscnn else model.decode_head
-        assert head.num_classes == len(CLASSES) == model.auxiliary_head.num_classes
-        assert cfg.model.pretrained is None  # from scratch, no download
-    # shape stream levels = the backbone's channels
-    model = MODELS.build(gscnn.model)
-    feats = model.backbone(torch.zeros(1, 3, *gscnn.crop_size))
-    assert list(gscnn.model.shape_head.shape_stream.in_channels) == [f.shape[1] for f in feats]
-    metrics = [METRICS.build(m) for m in base.val_evaluator]
-    assert [type(m).__name__ for m in metrics] == ['IoUMetric', 'BoundaryFScore',
-                                                   'CropIoUMetric', 'CropIoUMetric']
-    assert metrics[2].crop_boxes(H, W)[-1] == (47, 61, 70, 90)  # crop factor 400
-    assert metrics[3].crop_boxes(H, W) == [(0, H, 0, W)]  # per-class IoU, whole image
-    train = DATASETS.build(base.train_dataloader.dataset)
-    inputs = train[0]['inputs']
-    assert inputs.shape[0] == 3 and inputs.shape[1] <= base.crop_size[0] \
-        and inputs.shape[2] <= base.crop_size[1]
-
-
-@pytest.mark.parametrize('index', [0, 1], ids=['baseline', 'gscnn'])
-def test_config_trains_two_iterations_and_evaluates(data, tmp_path, monkeypatch, index):
-    root, _ = data
-    monkeypatch.setenv('SYNTHETIC_ROOT', root)
-    cfg = Config.fromfile(CONFIGS[index])
-    cfg.work_dir = str(tmp_path)
-    cfg.log_level = 'WARNING'
-    cfg.train_cfg.max_iters = 2
-    cfg.train_cfg.val_interval = 2
-    cfg.train_dataloader.batch_size = 2
-    cfg.default_hooks.checkpoint.interval = 2
-    cfg.default_hooks.logger.interval = 1
-    cfg.val_dataloader.dataset.indices = 2  # two val images
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    metrics = runner.val_loop.run()
-    keys = {'mIoU', 'mBF@1px', 'mBF@2px', 'mBF@3px', 'mBF@5px', 'mIoU@crop0',
-            'mIoU@crop400', 'whole/mIoU@crop0'} | {f'whole/IoU.{c}@crop0' for c in CLASSES}
-    assert keys <= set(metrics), sorted(metrics)
-    # the whole image: the same counts as IoUMetric's
-    assert metrics['whole/mIoU@crop0'] == pytest.approx(metrics['mIoU'], abs=0.01)
-    assert np.isfinite(metrics['mIoU']) and np.isfinite(metrics['mIoU@crop400'])
-    assert osp.isfile(osp.join(str(tmp_path), 'iter_2.pth'))

@@ -1,6 +1,6 @@
-"""tools/infer.py and the package code behind it (prediction pictures)."""
+"""mmgscnn.cli.infer (tools/infer.py): pictures of a model's predictions,
+compared with what SegBoundaryVisualizer draws, its options and errors."""
 import os.path as osp
-import runpy
 
 import cv2
 import mmcv
@@ -11,17 +11,12 @@ from mmengine.config import Config
 from mmseg.apis import inference_model
 from mmseg.registry import MODELS
 
-from helpers import TINY_CLASSES, draw_scene, tiny_model
+from helpers import TINY_CLASSES, tiny_model, write_images
+from mmgscnn.cli import infer
 from mmgscnn.visualization import SegBoundaryVisualizer
-from mmgscnn.visualization.prediction_pictures import find_images, load_model
+from mmgscnn.visualization.prediction_pictures import load_model
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PALETTE = [[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]]
-
-
-def infer_main(argv):
-    """``main`` of tools/infer.py (the tool, not run as a script)."""
-    return runpy.run_path(osp.join(REPO, 'tools', 'infer.py'))['main'](argv)
 
 
 def write_model(tmp_path, gscnn=True):
@@ -41,14 +36,6 @@ def write_model(tmp_path, gscnn=True):
     return cfg_path, ckpt
 
 
-def write_images(folder, n=2, h=24, w=32):
-    rng = np.random.default_rng(3)
-    folder.mkdir()
-    for i in range(n):
-        cv2.imwrite(str(folder / f'img{i}.png'), draw_scene(rng, h, w)[0])
-    return folder
-
-
 def expected_picture(cfg_path, ckpt, image_path, opacity=0.5, with_legend=True, **kwargs):
     """The picture SegBoundaryVisualizer draws of the model's prediction."""
     model = load_model(cfg_path, ckpt, 'cpu')
@@ -60,24 +47,17 @@ def expected_picture(cfg_path, ckpt, image_path, opacity=0.5, with_legend=True, 
     return picture, result, image
 
 
-def test_infer_finds_files_folders_and_globs(tmp_path):
-    images = write_images(tmp_path / 'images', n=3)
-    (images / 'notes.txt').write_text('not an image')
-    names = [str(images / f'img{i}.png') for i in range(3)]
-    assert find_images(names[1]) == [names[1]]
-    assert find_images(str(images)) == names
-    assert find_images(str(images / 'img[02].png')) == [names[0], names[2]]
-    with pytest.raises(ValueError, match='no images found'):
-        find_images(str(images / '*.jpg'))
+def test_no_images_found_stops_the_tool(tmp_path):
+    images = write_images(tmp_path / 'images', n=1)
     with pytest.raises(SystemExit, match='no images found'):
-        infer_main(['c.py', 'c.pth', str(images / '*.jpg'), '--out-dir', str(tmp_path)])
+        infer.main(['c.py', 'c.pth', str(images / '*.jpg'), '--out-dir', str(tmp_path)])
 
 
 def test_infer_writes_image_segmentation_boundary(tmp_path):
     cfg_path, ckpt = write_model(tmp_path)
     images = write_images(tmp_path / 'images')
     out = tmp_path / 'out'
-    written = infer_main([cfg_path, ckpt, str(images / 'img0.png'), '--out-dir', str(out),
+    written = infer.main([cfg_path, ckpt, str(images / 'img0.png'), '--out-dir', str(out),
                           '--device', 'cpu'])
     assert written == [str(out / 'img0.png')]
     picture = cv2.imread(written[0])[..., ::-1]
@@ -97,7 +77,7 @@ def test_infer_writes_image_segmentation_boundary(tmp_path):
     assert want.legend == tuple(TINY_CLASSES[i] for i in predicted)
     assert set(want.keys) == {'legend', 'colour bar'}
     # a folder gives every image
-    written = infer_main([cfg_path, ckpt, str(images), '--out-dir', str(out / 'all')])
+    written = infer.main([cfg_path, ckpt, str(images), '--out-dir', str(out / 'all')])
     assert written == [str(out / 'all' / 'img0.png'), str(out / 'all' / 'img1.png')]
     assert all(osp.isfile(p) for p in written)
 
@@ -106,14 +86,14 @@ def test_infer_options(tmp_path):
     cfg_path, ckpt = write_model(tmp_path)
     images = write_images(tmp_path / 'images', n=1)
     path = str(images / 'img0.png')
-    written = infer_main([cfg_path, ckpt, path, '--out-dir', str(tmp_path / 'a'),
+    written = infer.main([cfg_path, ckpt, path, '--out-dir', str(tmp_path / 'a'),
                           '--no-labels', '--opacity', '0.9', '--boundary-cmap', 'jet'])
     picture, _, _ = expected_picture(cfg_path, ckpt, path, opacity=0.9, with_legend=False,
                                      boundary_cmap='jet')
     assert list(picture.keys) == ['colour bar']
     np.testing.assert_array_equal(cv2.imread(written[0])[..., ::-1], picture.image)
     with pytest.raises(SystemExit, match='boundary_cmap'):
-        infer_main([cfg_path, ckpt, path, '--out-dir', str(tmp_path / 'b'),
+        infer.main([cfg_path, ckpt, path, '--out-dir', str(tmp_path / 'b'),
                     '--boundary-cmap', 'no-such-map'])
 
 
@@ -121,19 +101,19 @@ def test_infer_baseline_and_errors(tmp_path):
     cfg_path, ckpt = write_model(tmp_path, gscnn=False)
     images = write_images(tmp_path / 'images', n=1)
     out = tmp_path / 'out'
-    written = infer_main([cfg_path, ckpt, str(images), '--out-dir', str(out)])
+    written = infer.main([cfg_path, ckpt, str(images), '--out-dir', str(out)])
     want, _, _ = expected_picture(cfg_path, ckpt, str(images / 'img0.png'))
     assert list(want.panels) == ['image', 'prediction']  # no boundary panel
     assert list(want.keys) == ['legend']
     np.testing.assert_array_equal(cv2.imread(written[0])[..., ::-1], want.image)
     with pytest.raises(SystemExit, match='config file .*nope.py'):
-        infer_main([str(tmp_path / 'nope.py'), ckpt, str(images), '--out-dir', str(out)])
+        infer.main([str(tmp_path / 'nope.py'), ckpt, str(images), '--out-dir', str(out)])
     with pytest.raises(SystemExit, match='checkpoint file .*nope.pth'):
-        infer_main([cfg_path, str(tmp_path / 'nope.pth'), str(images), '--out-dir',
+        infer.main([cfg_path, str(tmp_path / 'nope.pth'), str(images), '--out-dir',
                     str(out)])
     with pytest.raises(SystemExit, match='opacity'):
-        infer_main([cfg_path, ckpt, str(images), '--out-dir', str(out), '--opacity', '2'])
+        infer.main([cfg_path, ckpt, str(images), '--out-dir', str(out), '--opacity', '2'])
     # a checkpoint of the GSCNN model does not fit the baseline config
     _, gscnn_ckpt = write_model(tmp_path, gscnn=True)
     with pytest.raises(SystemExit, match='does not fit'):
-        infer_main([cfg_path, gscnn_ckpt, str(images), '--out-dir', str(out)])
+        infer.main([cfg_path, gscnn_ckpt, str(images), '--out-dir', str(out)])

@@ -1,32 +1,130 @@
-"""Training behaviour: overfitting with all losses, log keys, resume,
-load_from a baseline checkpoint, and the train/test command-line tools."""
-import importlib.util
-import os.path as osp
-
+"""mmgscnn.models.decode_heads.gated_shape_head: GatedShapeHead on several
+mmseg decode heads and backbones, its losses (training, weights, switches,
+targets, log keys), build errors and loading a baseline checkpoint."""
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.hooks import Hook
+from mmengine.config import ConfigDict
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmengine.structures import PixelData
 
-from mmseg.registry import HOOKS, MODELS
+from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from helpers import draw_scene, tiny_model, tiny_runner_config, write_camvid_layout
+from helpers import (TINY_CLASSES, draw_scene, make_batch, tiny_model, tiny_runner_config,
+                     write_camvid_layout)
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+NUM_CLASSES = len(TINY_CLASSES)
 LOSS_KEYS = ('decode.loss_ce', 'decode.loss_boundary', 'decode.loss_attention',
              'decode.loss_dual_task')
+HEADS = ['sepaspp', 'psp', 'fcn', 'uper']
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'tools', name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def build(cfg):
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+@pytest.mark.parametrize('head', HEADS)
+@pytest.mark.parametrize('size', [(64, 128), (67, 93)])
+def test_gscnn_modes_gradients_and_sizes(head, size):
+    model = build(tiny_model(head))
+    model.train()
+    data = make_batch(model, *size)
+    inputs, samples = data['inputs'], data['data_samples']
+
+    seg = model(inputs, samples, mode='tensor')
+    assert seg.shape[:2] == (2, NUM_CLASSES)
+
+    losses = model(inputs, samples, mode='loss')
+    for key in ('decode.loss_ce', 'decode.loss_boundary', 'decode.loss_attention',
+                'decode.loss_dual_task'):
+        assert key in losses and torch.isfinite(losses[key]), key
+    model.zero_grad()
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    head_module = model.decode_head
+    for name, p in list(head_module.shape_stream.named_parameters()) + \
+            list(head_module.fusion.named_parameters()):
+        assert p.grad is not None and p.grad.abs().sum() > 0, f'no gradient: {name}'
+
+    model.eval()
+    with torch.no_grad():
+        preds = model(inputs, samples, mode='predict')
+    for p in preds:
+        assert p.pred_sem_seg.shape == size
+        assert p.seg_logits.data.shape == (NUM_CLASSES, ) + size
+        assert p.pred_boundary.shape == size
+        b = p.pred_boundary.data
+        assert b.min() >= 0 and b.max() <= 1
+
+
+def test_stride2_shape_stream_trains():
+    model = build(tiny_model('sepaspp', shape_stream=dict(stride=2,
+                                                           image_gradient=dict(method='canny'))))
+    data = make_batch(model, 48, 64)
+    losses = model(data['inputs'], data['data_samples'], mode='loss')
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    _, boundary_logits = model.decode_head.forward_with_boundary(
+        model.extract_feat(data['inputs']))
+    assert boundary_logits.shape[-2:] == (24, 32)
+
+
+def test_mobilenet_v2_backbone():
+    backbone = dict(type='MobileNetV2', widen_factor=1., strides=(1, 2, 2, 2, 1, 1, 1),
+                    dilations=(1, 1, 1, 1, 2, 2, 4), out_indices=(1, 2, 4, 6),
+                    norm_cfg=dict(type='BN', requires_grad=True))
+    cfg = tiny_model('sepaspp', backbone=backbone,
+                     shape_stream=dict(in_channels=[24, 32, 96, 320]),
+                     in_channels=320, c1_in_channels=24)
+    run_train_and_predict(cfg)
+
+
+def test_mix_vision_transformer_backbone():
+    backbone = dict(type='MixVisionTransformer', in_channels=3, embed_dims=16,
+                    num_stages=4, num_layers=[1, 1, 1, 1], num_heads=[1, 2, 4, 8],
+                    patch_sizes=[7, 3, 3, 3], sr_ratios=[8, 4, 2, 1],
+                    out_indices=(0, 1, 2, 3), mlp_ratio=2, qkv_bias=True)
+    cfg = tiny_model('fcn', backbone=backbone,
+                     shape_stream=dict(in_channels=[16, 32, 64, 128]))
+    cfg.decode_head = ConfigDict(
+        type='SegformerHead', in_channels=[16, 32, 64, 128], in_index=[0, 1, 2, 3],
+        channels=16, dropout_ratio=0.1, num_classes=NUM_CLASSES,
+        norm_cfg=dict(type='BN', requires_grad=True), align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0))
+    run_train_and_predict(cfg)
+
+
+def run_train_and_predict(cfg):
+    model = build(cfg)
+    data = make_batch(model, 64, 64)
+    losses = model(data['inputs'], data['data_samples'], mode='loss')
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    for name, p in model.decode_head.shape_stream.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    model.eval()
+    with torch.no_grad():
+        preds = model(data['inputs'], data['data_samples'], mode='predict')
+    assert preds[0].pred_sem_seg.shape == (64, 64)
+
+
+def test_unknown_wrapped_head_fails_at_build():
+    cfg = tiny_model('fcn')
+    cfg.decode_head.type = 'NoSuchHead'
+    with pytest.raises(KeyError, match="decoder.type='NoSuchHead'"):
+        build(cfg)
+
+
+def test_plain_encoder_decoder_with_gated_head_says_what_to_use():
+    cfg = tiny_model('fcn')
+    cfg.type = 'EncoderDecoder'
+    cfg.decode_head = dict(type='GatedShapeHead', decoder=cfg.decode_head,
+                           **cfg.pop('shape_head'))
+    model = build(cfg)
+    data = make_batch(model, 32, 32)
+    with pytest.raises(RuntimeError, match='GSCNNEncoderDecoder'):
+        model(data['inputs'], data['data_samples'], mode='loss')
 
 
 def test_tiny_gscnn_overfits_with_all_four_losses():
@@ -62,6 +160,18 @@ def test_tiny_gscnn_overfits_with_all_four_losses():
     # passes the attention threshold at first; once boundaries are learnt, some do.
     assert history[0]['decode.loss_attention'] == 0
     assert history[-1]['decode.loss_attention'] > 0
+
+
+def _batch(model, h=32, w=48):
+    rng = np.random.default_rng(1)
+    imgs, samples = [], []
+    for _ in range(2):
+        img, label = draw_scene(rng, h, w)
+        imgs.append(torch.from_numpy(img).permute(2, 0, 1).contiguous())
+        s = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+        s.gt_sem_seg = PixelData(data=torch.from_numpy(label).long()[None])
+        samples.append(s)
+    return model.data_preprocessor(dict(inputs=imgs, data_samples=samples), True)
 
 
 def test_loss_weights_and_switches_from_config():
@@ -101,18 +211,6 @@ def test_boundary_targets_from_gt_edge_map():
     assert torch.isfinite(model(**data, mode='loss')['decode.loss_boundary'])
 
 
-def _batch(model, h=32, w=48):
-    rng = np.random.default_rng(1)
-    imgs, samples = [], []
-    for _ in range(2):
-        img, label = draw_scene(rng, h, w)
-        imgs.append(torch.from_numpy(img).permute(2, 0, 1).contiguous())
-        s = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
-        s.gt_sem_seg = PixelData(data=torch.from_numpy(label).long()[None])
-        samples.append(s)
-    return model.data_preprocessor(dict(inputs=imgs, data_samples=samples), True)
-
-
 def test_each_loss_is_logged_under_its_name(tmp_path):
     data_root = write_camvid_layout(str(tmp_path / 'data'))
     cfg = tiny_runner_config(tmp_path / 'work', data_root, max_iters=2, interval=2,
@@ -127,42 +225,6 @@ def test_each_loss_is_logged_under_its_name(tmp_path):
     text = log_files[0].read_text()
     for key in LOSS_KEYS:
         assert key + ':' in text
-
-
-@HOOKS.register_module(force=True)
-class InterruptForTest(Hook):
-    """Simulates a crash right after the checkpoint of iteration ``at``."""
-    priority = 'LOWEST'
-
-    def __init__(self, at):
-        self.at = at
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        if runner.iter + 1 == self.at:
-            raise KeyboardInterrupt('simulated interruption')
-
-
-def test_resume_after_interruption_matches_uninterrupted(tmp_path):
-    data_root = write_camvid_layout(str(tmp_path / 'data'))
-    full = Runner.from_cfg(tiny_runner_config(tmp_path / 'full', data_root, max_iters=6,
-                                              interval=3, val=False))
-    full.train()
-
-    cfg = tiny_runner_config(tmp_path / 'cut', data_root, max_iters=6, interval=3, val=False)
-    cfg.custom_hooks = [dict(type='InterruptForTest', at=3)]
-    with pytest.raises(KeyboardInterrupt):
-        Runner.from_cfg(cfg).train()
-    assert (tmp_path / 'cut' / 'iter_3.pth').is_file()
-    assert not (tmp_path / 'cut' / 'iter_6.pth').exists()
-
-    cfg = tiny_runner_config(tmp_path / 'cut', data_root, max_iters=6, interval=3, val=False)
-    cfg.resume = True
-    resumed = Runner.from_cfg(cfg)
-    resumed.train()
-    assert resumed.iter == full.iter == 6
-    assert resumed.optim_wrapper.get_lr() == full.optim_wrapper.get_lr()
-    final = _load_checkpoint(str(tmp_path / 'cut' / 'iter_6.pth'))
-    assert final['meta']['iter'] == 6
 
 
 @pytest.mark.parametrize('decoder', ['sepaspp', 'psp'])
@@ -200,44 +262,3 @@ def test_load_from_baseline_checkpoint(tmp_path, decoder, capsys):
     assert 'decode_head.shape_stream.' in printed and 'decode_head.fusion.' in printed
     assert 'unexpected key' not in printed
     runner.train()  # and it trains from there
-
-
-def _write_config(path, cfg):
-    Config(cfg.to_dict() if hasattr(cfg, 'to_dict') else cfg).dump(str(path))
-    return str(path)
-
-
-def test_train_and_test_tools(tmp_path):
-    data_root = write_camvid_layout(str(tmp_path / 'data'))
-    cfg = tiny_runner_config(tmp_path / 'unused', data_root, max_iters=2, interval=2)
-    cfg.val_evaluator = [dict(type='IoUMetric', iou_metrics=['mIoU']),
-                         dict(type='BoundaryFScore', tolerances=(1, 3))]
-    cfg.test_dataloader = cfg.val_dataloader
-    cfg.test_evaluator = cfg.val_evaluator
-    cfg.test_cfg = dict(type='TestLoop')
-    cfg.default_hooks.visualization = dict(type='SegVisualizationHook')
-    cfg.visualizer = dict(type='SegBoundaryVisualizer', name='visualizer',
-                          vis_backends=[dict(type='LocalVisBackend')])
-    cfg.pop('work_dir')
-    config = _write_config(tmp_path / 'tiny.py', cfg)
-
-    train = load_tool('train')
-    work = str(tmp_path / 'work')
-    train.main([config, '--work-dir', work, '--cfg-options', 'train_cfg.max_iters=2'])
-    assert osp.isfile(osp.join(work, 'iter_2.pth'))
-    runner = train.main([config, '--work-dir', work, '--resume',
-                         '--cfg-options', 'train_cfg.max_iters=4'])
-    assert runner.iter == 4 and osp.isfile(osp.join(work, 'iter_4.pth'))
-
-    test = load_tool('test')
-    # (a fresh visualizer name: mmengine keeps one instance per name per process)
-    metrics = test.main([config, osp.join(work, 'iter_4.pth'), '--work-dir', work,
-                         '--show-dir', 'vis', '--cfg-options', 'visualizer.name=vis_test'])
-    assert {'mIoU', 'mBF@1px', 'mBF@3px'} <= set(metrics)
-    pictures = list((tmp_path / 'work').glob('**/vis/**/*.png'))
-    assert pictures, 'the --show-dir pictures were not written'
-
-    with pytest.raises(FileNotFoundError, match='does not exist'):
-        train.main([str(tmp_path / 'nope.py')])
-    with pytest.raises(SystemExit, match='checkpoint'):
-        test.main([config, str(tmp_path / 'missing.pth')])
