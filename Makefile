@@ -13,8 +13,7 @@ test: setup
 	$(PY) -m pytest -q tests
 
 demo: setup
-	@if [ -f tools/demo.py ]; then $(PY) tools/demo.py; else \
-	  echo "make demo: the main job (tools/demo.py) is not implemented yet; see README.md"; exit 2; fi
+	$(PY) tools/demo.py
 
 clean-venv:
 	rm -rf $(VENV)

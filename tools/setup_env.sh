@@ -93,7 +93,7 @@ else
     [ -n "$WHEELHOUSE" ] && [ -f "$WHEELHOUSE/mmcv-$MMCV_VERSION.tar.gz" ] && SRC="$WHEELHOUSE/mmcv-$MMCV_VERSION.tar.gz"
     JOBS=${MMCV_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}
     say "building mmcv $MMCV_VERSION with ops from source ($SRC), $JOBS jobs."
-    say "this takes about 16 minutes on 2 cores (less with more cores); it happens once per venv."
+    say "this compiles mmcv's C++ ops: the slow step of the setup (faster with more cores); it happens once per venv."
     t0=$(date +%s)
     MMCV_WITH_OPS=1 MAX_JOBS=$JOBS pipi --no-build-isolation --no-deps "$SRC" \
       || fail "build mmcv $MMCV_VERSION from source" "needs gcc/g++ and the Python headers (Debian: apt install build-essential python3-dev); see the pip output above. Or give a wheelhouse with a matching wheel: MMGSCNN_WHEELHOUSE=/path make setup"

@@ -23,8 +23,8 @@ amp = True
 # process plus 3 data-loader workers. The 4 configs of seed 0 start first.
 jobs = 4
 num_workers = 3
-# Whole study time-boxed to 9 minutes (the device's commands stop at 10):
-# runs still going then are stopped, the report keeps those that finished.
+# Whole study time-boxed to 9 minutes, so that it ends inside a 10-minute
+# job: runs still going then are stopped, the report keeps those that finished.
 time_limit = 540
 # tools/test.py gives the metrics: no validation at the end of training.
 train_only_options = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']

@@ -1,11 +1,10 @@
 # CamVid, 11 classes, images 360x480 (H x W), SegNet split: 367 train, 101 val.
 # Data, evaluation and runtime (mmseg's default runtime plus the boundary
-# visualizer) of the CamVid configs in configs/camvid/.
+# visualizer) of the configs/*/*_camvid-360x480.py configs.
 #
 # Folder: $CAMVID_ROOT if set, else data/camvid (relative to the working
 # directory), laid out as train/ trainannot/ val/ valannot/ (test/ testannot/
-# if you have the test split). On development machines a copy lies at
-# ../shared/data/camvid:  CAMVID_ROOT=../shared/data/camvid python tools/train.py ...
+# if you have the test split). Elsewhere:  CAMVID_ROOT=DIR python tools/train.py ...
 # (or --cfg-options {train,val,test}_dataloader.dataset.data_root=DIR).
 _base_ = ['mmseg::_base_/default_runtime.py']
 custom_imports = dict(imports=['mmgscnn'], allow_failed_imports=False)
@@ -55,8 +54,9 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root,
                  data_prefix=dict(img_path='val', seg_map_path='valannot'),
                  pipeline=test_pipeline))
-# The public test split (233 images) is not in the development copy; with it,
-# set test_dataloader.dataset.data_prefix=dict(img_path='test', seg_map_path='testannot').
+# Validation split as test split; to test on the public test split (233
+# images), set test_dataloader.dataset.data_prefix=dict(img_path='test',
+# seg_map_path='testannot').
 test_dataloader = val_dataloader
 
 # mIoU, boundary F-score and the paper's crop-factor mIoU in one run.

@@ -4,8 +4,7 @@
 #
 # Folder: $CAMVID_ROOT if set, else data/camvid-180x240, written by
 #   python tools/downscale_camvid.py --src <CamVid folder> --out-dir data/camvid-180x240
-# (images cv2.INTER_AREA, JPEG quality 92; labels cv2.INTER_NEAREST, PNG;
-# train and val come to about 8 MiB).
+# (images cv2.INTER_AREA, JPEG quality 92; labels cv2.INTER_NEAREST, PNG).
 _base_ = ['./camvid.py']
 
 data_root = '{{$CAMVID_ROOT:data/camvid-180x240}}'
