@@ -142,3 +142,21 @@ def test_time_limit_keeps_the_columns_done(tiny_configs, tmp_path, monkeypatch):
     text = md.read_text()
     assert '- not measured (--time-limit 250 s reached): base/gscnn-s2' in text
     assert f'| gscnn / baseline | {pair["params_ratio"]:.3f} | - |' in text
+
+
+def test_profile_writes_one_table_per_step_with_mmgscnn_ranges(tiny_configs, tmp_path):
+    """--profile DIR: an operator table of the inference step (and, on CUDA,
+    of the training step) of every column; GSCNN's named ranges are in it."""
+    options = BenchmarkOptions(
+        device='cpu', configs=[[tiny_configs['baseline'], tiny_configs['gscnn']]],
+        crop=(32, 32), infer_size=(32, 32), batch=2, warmup=0, iters=1,
+        precision=['fp32'], threads=1, skip_flops=True, profile=str(tmp_path / 'prof'))
+    result = run.run_benchmark(options, ['--profile', str(tmp_path / 'prof')])
+    gscnn = result['models'][1]
+    path = gscnn['profiles']['fp32-infer']
+    assert osp.dirname(path) == str(tmp_path / 'prof') and 'gscnn' in osp.basename(path)
+    text = open(path).read()
+    assert 'mmgscnn.shape_stream' in text and 'mmgscnn.decoder' in text
+    assert 'aten::conv' in text or 'aten::convolution' in text
+    baseline_text = open(result['models'][0]['profiles']['fp32-infer']).read()
+    assert 'mmgscnn.shape_stream' not in baseline_text

@@ -79,6 +79,9 @@ def parse_args(argv):
                    help='start no column that would end after SECONDS from the start '
                    '(judged by the longest column so far); the columns done are still '
                    'reported and written, the others listed as not measured')
+    p.add_argument('--profile', metavar='DIR',
+                   help='also write a torch.profiler table of one training step (CUDA) '
+                        'and one inference step of every column and precision to DIR')
     p.add_argument('--out', help='write the results as JSON to this file')
     p.add_argument('--markdown', help='write the tables as Markdown to this file')
     return BenchmarkOptions(**vars(p.parse_args(argv)))

@@ -39,6 +39,7 @@ class BenchmarkOptions:
     time_limit: Optional[float] = None
     out: Optional[str] = None
     markdown: Optional[str] = None
+    profile: Optional[str] = None
     variants: list = dataclasses.field(init=False, default_factory=list)
 
     def __post_init__(self):

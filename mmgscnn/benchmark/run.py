@@ -16,8 +16,10 @@ from .environment import environment, load_average
 from .groups import add_variants, select_groups
 from .inputs import train_batch
 from .measurement import count_complexity, measure_inference, measure_training, methods
+from .inputs import infer_batch
 from .options import resolve_device
-from .precision import build_optim_wrapper
+from .precision import amp_context, build_optim_wrapper
+from .profiling import profile_path, profile_step
 from .report import render_markdown
 from .results import check_complete, make_pairs
 from .sync_check import check_host_sync
@@ -56,11 +58,25 @@ def measure_column(col, options, device, log=_log, workers=None):
             optim_wrapper = build_optim_wrapper(model, cfg, precision, device)
             rec['train'][precision] = measure_training(model, optim_wrapper, data,
                                                        options.warmup, options.iters, device)
+            if options.profile:
+                model.train()
+                rec.setdefault('profiles', {})[f'{precision}-train'] = profile_step(
+                    lambda: model.train_step(data, optim_wrapper), device,
+                    profile_path(options.profile, col['group'], col['label'], precision,
+                                 'train'))
             del optim_wrapper
         log(f'  [{col["label"]}] inference, {precision}')
         model.load_state_dict(initial)
         rec['infer'][precision] = measure_inference(model, options.infer_size, precision,
                                                     options.warmup, options.iters, device)
+        if options.profile:
+            model.eval()
+            batch = infer_batch(options.infer_size)
+            with torch.no_grad(), amp_context(precision, device):
+                rec.setdefault('profiles', {})[f'{precision}-infer'] = profile_step(
+                    lambda: model.test_step(batch), device,
+                    profile_path(options.profile, col['group'], col['label'], precision,
+                                 'infer'))
         rec['sync_check'][precision] = check_host_sync(model, data, precision, device)
     del model, initial
     gc.collect()

@@ -4,6 +4,7 @@ from typing import List
 
 import torch
 from mmengine.logging import print_log
+from torch.profiler import record_function
 from mmengine.model import BaseModule
 from torch import Tensor
 
@@ -159,9 +160,10 @@ class GatedShapeHead(BaseModule):
                 "GatedShapeHead needs the input image: use model type "
                 "'GSCNNEncoderDecoder' (model=dict(type='GSCNNEncoderDecoder', ...)) "
                 "instead of 'EncoderDecoder'")
-        boundary_logits, fused = self.shape_stream(
-            inputs, image, getattr(inputs, 'image_valid', None))
-        with self.fusion.attached(fused):
+        with record_function('mmgscnn.shape_stream'):
+            boundary_logits, fused = self.shape_stream(
+                inputs, image, getattr(inputs, 'image_valid', None))
+        with self.fusion.attached(fused), record_function('mmgscnn.decoder'):
             seg_logits = self.decoder(inputs)
         return seg_logits, boundary_logits
 
@@ -207,16 +209,19 @@ class GatedShapeHead(BaseModule):
         losses = self.decoder.loss_by_feat(seg_logits, batch_data_samples)
         boundary_logits = upsample_bilinear(boundary_logits, size, self.align_corners)
         if self.loss_boundary is not None:
-            target, valid = self.boundary_targets(seg_label, batch_data_samples)
-            losses[self.loss_boundary.loss_name] = self.loss_boundary(
-                boundary_logits, target, valid)
+            with record_function('mmgscnn.loss_boundary'):
+                target, valid = self.boundary_targets(seg_label, batch_data_samples)
+                losses[self.loss_boundary.loss_name] = self.loss_boundary(
+                    boundary_logits, target, valid)
         if self.loss_attention is not None:
-            losses[self.loss_attention.loss_name] = self.loss_attention(
-                seg_logits, seg_label, ignore_index=self.ignore_index,
-                boundary_logits=boundary_logits)
+            with record_function('mmgscnn.loss_attention'):
+                losses[self.loss_attention.loss_name] = self.loss_attention(
+                    seg_logits, seg_label, ignore_index=self.ignore_index,
+                    boundary_logits=boundary_logits)
         if self.loss_dual_task is not None:
-            losses[self.loss_dual_task.loss_name] = self.loss_dual_task(
-                seg_logits, seg_label, ignore_index=self.ignore_index)
+            with record_function('mmgscnn.loss_dual_task'):
+                losses[self.loss_dual_task.loss_name] = self.loss_dual_task(
+                    seg_logits, seg_label, ignore_index=self.ignore_index)
         return losses
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
