@@ -21,6 +21,7 @@ class BenchmarkOptions:
     Sizes are (H, W) in pixels; ``time_limit`` in seconds. ``variant`` holds
     the raw ``--variant LABEL KEY=VALUE ...`` lists; after the checks
     ``variants`` is ``[(label, {key: value})]`` with ``--stride2`` as ``s2``.
+    ``traffic_only`` implies ``traffic``.
     """
     groups: Optional[List[str]] = None
     configs: Optional[List[List[str]]] = None
@@ -40,6 +41,8 @@ class BenchmarkOptions:
     out: Optional[str] = None
     markdown: Optional[str] = None
     profile: Optional[str] = None
+    traffic: bool = False
+    traffic_only: bool = False
     variants: list = dataclasses.field(init=False, default_factory=list)
 
     def __post_init__(self):
@@ -61,6 +64,11 @@ class BenchmarkOptions:
             raise BenchmarkError(f'--precision takes fp32 and/or amp, got '
                                  f'{list(self.precision)}')
         self.precision = list(dict.fromkeys(self.precision))
+        if self.traffic_only:
+            if self.profile:
+                raise BenchmarkError('--traffic-only measures no step time; drop --profile '
+                                     'or --traffic-only')
+            self.traffic = True
         if self.time_limit is not None and not self.time_limit > 0:
             raise BenchmarkError(f'--time-limit must be a positive number of seconds, got '
                                  f'{self.time_limit}')

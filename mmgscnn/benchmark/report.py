@@ -3,7 +3,7 @@ precision a table of figures and a table of ratios to the baseline."""
 import math
 
 from .precision import precision_label
-from .results import RATIOS, figures
+from .results import RATIOS, TRAFFIC_FIGURES, figures
 
 
 def _fmt(value, scale, digits=3):
@@ -38,7 +38,8 @@ def _header(result):
         f'- training: batch {env["batch"]}, crop {env["crop"][0]}x{env["crop"][1]}; '
         f'inference: batch 1, {env["infer_size"][0]}x{env["infer_size"][1]}; '
         f'warm-up {env["warmup"]}, timed {env["iters"]} (median)',
-        f'- precisions: {", ".join(env["precisions"])}',
+        f'- precisions: {", ".join(env["precisions"])}' if result['precisions'] else
+        '- --traffic-only: no timing, memory or sync check (warm-up and timed steps unused)',
         f'- host load average (1 min) at start / end: {env["load_average_start"]} / '
         f'{env["load_average_end"]}',
     ]
@@ -82,7 +83,36 @@ def render_markdown(result):
                 cells = [_ratio_cell(p, key) for key in RATIOS]
                 lines.append(f'| {p["other"]} / {p["baseline"]} | {" | ".join(cells)} | '
                              f'{p["sync_check"]} |')
+    lines += _traffic_tables(result)
     lines += ['', 'Targets, GSCNN / baseline: stride-1 shape stream: train '
               'time <= 1.15, train memory <= 1.25, inference <= 1.10; stride 2: <= 1.05, '
               '<= 1.10, <= 1.05; the dual-task loss alone: train time <= 1.05.', '']
     return '\n'.join(lines)
+
+
+_TRAFFIC_HEAD = ('saved for backward (MiB) | of it full-res (MiB) | train full-res passes | '
+                 'train full-res pass bytes (MiB) | train full-res dense convs | '
+                 'train memory-bound bytes, all (MiB) | infer full-res passes | '
+                 'infer full-res pass bytes (MiB) | infer full-res dense convs | '
+                 'infer memory-bound bytes, all (MiB)')
+_MIB = {'saved_bytes', 'saved_bytes_full_res', 'pass_bytes_full_res', 'pass_bytes'}
+
+
+def _traffic_tables(result):
+    """Per group: the proxy's figures of every model, then their ratios."""
+    recs = [r for r in result['models'] if 'traffic' in r]
+    if not recs:
+        return []
+    lines = []
+    for group in dict.fromkeys(r['group'] for r in recs):
+        lines += ['', f'## {group}, full-resolution traffic (fp32, CUDA code paths)', '',
+                  f'| model | {_TRAFFIC_HEAD} |', '| --- |' + ' ---: |' * len(TRAFFIC_FIGURES)]
+        for r in (r for r in recs if r['group'] == group):
+            cells = [_fmt(r['traffic'][step][key], 2**20) if key in _MIB
+                     else str(r['traffic'][step][key]) for step, key in TRAFFIC_FIGURES]
+            lines.append(f'| {r["label"]} | {" | ".join(cells)} |')
+        for p in result['traffic_pairs']:
+            if p['group'] == group:
+                cells = [_fmt(p[f'{step}_{key}_ratio'], 1) for step, key in TRAFFIC_FIGURES]
+                lines.append(f'| {p["other"]} / {p["baseline"]} | {" | ".join(cells)} |')
+    return lines

@@ -82,3 +82,34 @@ def check_complete(pairs, flops_counted=True):
                 continue
             if not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise RuntimeError(f'{p["group"]} {p["other"]} {p["precision"]}: {key}={v!r}')
+
+
+# the proxy's figures (mmgscnn.benchmark.traffic): (step, key)
+TRAFFIC_FIGURES = (('train', 'saved_bytes'), ('train', 'saved_bytes_full_res'),
+                   ('train', 'passes_full_res'), ('train', 'pass_bytes_full_res'),
+                   ('train', 'conv_ops_full_res'), ('train', 'pass_bytes'),
+                   ('infer', 'passes_full_res'), ('infer', 'pass_bytes_full_res'),
+                   ('infer', 'conv_ops_full_res'), ('infer', 'pass_bytes'))
+
+
+def make_traffic_pairs(records, env):
+    """One record per (baseline, other column) with the proxy's figures of
+    both and their ratios (``<step>_<key>_ratio``; None where the
+    baseline's figure is 0)."""
+    pairs = []
+    for group in dict.fromkeys(r['group'] for r in records):
+        cols = [r for r in records if r['group'] == group]
+        base = cols[0]
+        for other in cols[1:]:
+            pair = dict(group=group, baseline=base['label'], other=other['label'],
+                        shape_stream_stride=other['shape_stream_stride'],
+                        variant=other['variant'], device=env['device'],
+                        torch=env['torch'], batch=env['batch'], crop=env['crop'],
+                        infer_size=env['infer_size'], precision='fp32')
+            for step, key in TRAFFIC_FIGURES:
+                b, o = base['traffic'][step][key], other['traffic'][step][key]
+                pair[f'baseline_{step}_{key}'] = b
+                pair[f'other_{step}_{key}'] = o
+                pair[f'{step}_{key}_ratio'] = o / b if b else None
+            pairs.append(pair)
+    return pairs

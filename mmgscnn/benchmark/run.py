@@ -21,8 +21,9 @@ from .options import resolve_device
 from .precision import amp_context, build_optim_wrapper
 from .profiling import profile_path, profile_step
 from .report import render_markdown
-from .results import check_complete, make_pairs
+from .results import check_complete, make_pairs, make_traffic_pairs
 from .sync_check import check_host_sync
+from .traffic import measure_traffic, traffic_method
 
 _clock = time.monotonic  # seconds; the time limit's clock
 
@@ -40,7 +41,7 @@ def measure_column(col, options, device, log=_log, workers=None):
     rec = dict(group=col['group'], label=col['label'], config=col['config'],
                options=col['options'], shape_stream_stride=shape_stream_stride(cfg),
                variant=col['variant'], train={}, infer={}, sync_check={})
-    if device.type == 'cpu':
+    if device.type == 'cpu' and not options.traffic_only:
         for precision in options.precision:
             log(f'  [{col["label"]}] training, {precision}, in a worker process')
             rec['train'][precision] = workers.run(col, options, precision)
@@ -51,7 +52,13 @@ def measure_column(col, options, device, log=_log, workers=None):
     rec.update(count_complexity(model, options.infer_size, device,
                                 count_flops=not options.skip_flops))
     data = train_batch(model, options.batch, options.crop)
-    for precision in options.precision:
+    if options.traffic:
+        log(f'  [{col["label"]}] full-resolution traffic, fp32')
+        optim_wrapper = build_optim_wrapper(model, cfg, 'fp32', device)
+        rec['traffic'] = measure_traffic(model, optim_wrapper, data, options.crop,
+                                         options.infer_size)
+        del optim_wrapper
+    for precision in ([] if options.traffic_only else options.precision):
         if device.type == 'cuda':
             log(f'  [{col["label"]}] training, {precision}')
             model.load_state_dict(initial)
@@ -124,7 +131,8 @@ def _measure_within_limit(columns, options, device, start):
     """-> (model records, columns skipped because ``--time-limit`` would be
     passed: a column starts only if the longest column so far still fits)."""
     records, longest = [], 0.0
-    workers = CPUTrainWorkers() if device.type == 'cpu' else None
+    workers = CPUTrainWorkers() if device.type == 'cpu' and not options.traffic_only \
+        else None
     try:
         for i, col in enumerate(columns):
             elapsed = _clock() - start
@@ -152,13 +160,19 @@ def _run(options, argv, device, columns, start):
              'initialisation; use --warmup 5 or more for figures you report')
     records, skipped = _measure_within_limit(columns, options, device, start)
     env['load_average_end'] = load_average()
-    pairs = make_pairs(records, env, options.precision, device)
+    pairs = [] if options.traffic_only else make_pairs(records, env, options.precision,
+                                                       device)
     check_complete(pairs, flops_counted=not options.skip_flops)
+    how = methods(device, count_flops=not options.skip_flops)
+    if options.traffic:
+        how['traffic'] = traffic_method()
     result = dict(date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
                   command=shlex.join(['python', 'tools/benchmark.py'] + list(argv)),
-                  environment=env, precisions=options.precision,
-                  methods=methods(device, count_flops=not options.skip_flops),
-                  pairs=pairs, models=records, time_limit_s=options.time_limit,
+                  environment=env,
+                  precisions=[] if options.traffic_only else options.precision,
+                  methods=how, pairs=pairs,
+                  traffic_pairs=make_traffic_pairs(records, env) if options.traffic else [],
+                  models=records, time_limit_s=options.time_limit,
                   skipped=[{k: c[k] for k in ('group', 'label', 'config', 'options',
                                               'variant')} for c in skipped])
     text = render_markdown(result)

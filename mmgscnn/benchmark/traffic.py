@@ -1,0 +1,177 @@
+"""A device-independent proxy of memory traffic: what one step does with
+full-resolution tensors (``--traffic``).
+
+On a GPU the shape stream's cost is in memory-bound passes over large
+tensors (norms, activations, element-wise ops, concatenations), not in its
+FLOPs. Without a GPU those passes can still be counted: every aten operator
+of one training step (forward, losses, backward, optimizer step) and of one
+inference step is seen once by a dispatch mode, below autograd, so a
+composite operator is counted as the kernels it runs.
+
+Counted, for tensors whose last two dims are the step's full resolution
+(the crop in training, the image in inference):
+
+- ``saved_bytes`` / ``saved_bytes_full_res``: bytes of the distinct tensors
+  autograd saves for the backward pass (all / full resolution only);
+- ``passes_full_res``: operators that read or write a full-resolution tensor
+  and are memory-bound (all but dense convolutions and matrix products;
+  depthwise convolutions count as memory-bound); views count nothing;
+- ``pass_bytes_full_res``: bytes of the distinct full-resolution tensors
+  those operators read and write (a lower bound of their traffic);
+- ``conv_ops_full_res``: dense convolutions (forward or backward) at full
+  resolution;
+- ``pass_bytes``: bytes of the distinct tensors every memory-bound operator
+  reads and writes, at any resolution (the step's memory-bound traffic).
+
+The model's CUDA code paths (channels-last stream, enlargement by blends)
+are counted wherever the proxy runs, so a CPU count describes a CUDA step.
+"""
+import contextlib
+
+from .inputs import infer_batch
+
+_COMPUTE_OPS = {'convolution', 'convolution_backward', 'mm', 'addmm', 'bmm', 'baddbmm',
+                'matmul', 'linear'}
+
+
+def _tensors(tree):
+    import torch
+    from torch.utils._pytree import tree_leaves
+    return [t for t in tree_leaves(tree) if isinstance(t, torch.Tensor)]
+
+
+def _is_full_res(t, size):
+    """Whether ``t`` holds maps of ``size`` (H, W): (..., H, W); (..., H, W, C)
+    (a channels-last layout made explicit); (..., H, w, s) or (..., H, w, s, C)
+    with w * s = W (an enlargement by blends before its final reshape)."""
+    h, w = size
+    s = tuple(t.shape)
+    return ((len(s) >= 3 and s[-2:] == (h, w)) or (len(s) >= 4 and s[-3:-1] == (h, w))
+            or (len(s) >= 5 and ((s[-3] == h and s[-2] * s[-1] == w) or
+                                 (s[-4] == h and s[-3] * s[-2] == w))))
+
+
+def _nbytes(t):
+    return t.numel() * t.element_size()
+
+
+def _key(t):
+    """Identity of a tensor's memory: (storage address, offset, shape)."""
+    return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.dtype)
+
+
+def _is_depthwise(name, args):
+    """An ``aten.convolution`` (backward) whose every group has one input
+    channel: a memory-bound filter, like a blur or a Sobel operator."""
+    weight = args[1] if name == 'convolution' else args[2]
+    groups = args[8] if name == 'convolution' else args[9]
+    return groups > 1 and weight.shape[1] == 1
+
+
+class _TrafficCounter:
+    """Collects the counts of one step at full resolution ``size`` (H, W)."""
+
+    def __init__(self, size):
+        self.size = tuple(size)
+        self.passes = 0
+        self.pass_bytes = 0
+        self.conv_ops = 0
+        self.all_pass_bytes = 0
+        self.ops = {}
+        self._saved = {}
+
+    def record_op(self, func, args, kwargs, out):
+        if func.is_view:
+            return
+        tensors = {_key(t): t for t in _tensors((args, kwargs)) + _tensors(out)}
+        full = {k: t for k, t in tensors.items() if _is_full_res(t, self.size)}
+        name = func.overloadpacket.__name__
+        compute = name in _COMPUTE_OPS and not (name.startswith('convolution')
+                                                and _is_depthwise(name, args))
+        if not compute:
+            self.all_pass_bytes += sum(_nbytes(t) for t in tensors.values())
+        if not full:
+            return
+        if compute:
+            self.conv_ops += 1
+            return
+        self.passes += 1
+        self.pass_bytes += sum(_nbytes(t) for t in full.values())
+        self.ops[name] = self.ops.get(name, 0) + 1
+
+    def pack(self, t):
+        self._saved.setdefault(_key(t), (_nbytes(t), _is_full_res(t, self.size)))
+        return t
+
+    def result(self, training):
+        out = dict(passes_full_res=self.passes, pass_bytes_full_res=self.pass_bytes,
+                   conv_ops_full_res=self.conv_ops, pass_bytes=self.all_pass_bytes,
+                   ops_full_res=dict(sorted(self.ops.items(), key=lambda kv: -kv[1])))
+        if training:
+            out['saved_bytes'] = sum(n for n, _ in self._saved.values())
+            out['saved_bytes_full_res'] = sum(n for n, full in self._saved.values() if full)
+        return out
+
+
+@contextlib.contextmanager
+def cuda_code_paths():
+    """Let the model take the code paths it takes on CUDA, on any device:
+    the stream channels-last, integer enlargements by blends."""
+    from mmgscnn.models.shape_stream import shape_stream
+    from mmgscnn.models.utils import upsample
+    saved = shape_stream._channels_last_pays_off, upsample._blends_pay_off
+    shape_stream._channels_last_pays_off = lambda x: True
+    upsample._blends_pay_off = lambda x: True
+    try:
+        yield
+    finally:
+        shape_stream._channels_last_pays_off, upsample._blends_pay_off = saved
+
+
+def count_traffic(fn, size, training):
+    """Run ``fn()`` once and count its full-resolution traffic at ``size``
+    (H, W) -> dict (see the module docstring); ``training``: also the bytes
+    autograd saves for the backward pass."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    counter = _TrafficCounter(size)
+
+    class Mode(TorchDispatchMode):
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            counter.record_op(func, args, kwargs or {}, out)
+            return out
+
+    hooks = (torch.autograd.graph.saved_tensors_hooks(counter.pack, lambda t: t)
+             if training else contextlib.nullcontext())
+    with hooks, Mode():
+        fn()
+    return counter.result(training)
+
+
+def measure_traffic(model, optim_wrapper, data, crop, infer_size):
+    """The proxy of one training step (``model.train_step`` on ``data``,
+    crop (H, W)) and one inference step (``model.test_step``, one image of
+    ``infer_size``), fp32, CUDA code paths -> dict(train=..., infer=...)."""
+    import torch
+    with cuda_code_paths():
+        model.train()
+        train = count_traffic(lambda: model.train_step(data, optim_wrapper), crop, True)
+        model.eval()
+        batch = infer_batch(infer_size)
+        with torch.no_grad():
+            infer = count_traffic(lambda: model.test_step(batch), infer_size, False)
+    return dict(train=train, infer=infer)
+
+
+def traffic_method():
+    """How the proxy is counted, in words (for the JSON and the report)."""
+    return ('one fp32 training step and one inference step under a dispatch mode '
+            '(every aten kernel, forward, backward and optimizer step) with the '
+            "model's CUDA code paths; full resolution = the crop (training) or the "
+            'image (inference); passes: memory-bound kernels (all but dense '
+            'convolutions and matrix products) that read or write a full-resolution '
+            'tensor; bytes: the distinct full-resolution tensors they touch (all bytes: '
+            'every memory-bound kernel, any resolution); saved: '
+            'distinct tensors autograd keeps for the backward pass')
