@@ -118,7 +118,6 @@ def test_traffic_is_counted_on_the_cuda_code_paths():
     are blends (a stack of shifted blends writes each enlarged map), not
     ``upsample_bilinear2d`` kernels with their atomic backward."""
     from mmseg.registry import MODELS
-    from mmgscnn.benchmark.traffic import count_traffic
     model = MODELS.build(tiny_model(gscnn=True))
     ow = build_optim_wrapper(model, {}, 'fp32', torch.device('cpu'))
     data = train_batch(model, 2, (32, 48))

@@ -14,9 +14,8 @@ from .benchmark_config import build_model, load_benchmark_config, shape_stream_s
 from .cpu_workers import CPUTrainWorkers
 from .environment import environment, load_average
 from .groups import add_variants, select_groups
-from .inputs import train_batch
+from .inputs import infer_batch, train_batch
 from .measurement import count_complexity, measure_inference, measure_training, methods
-from .inputs import infer_batch
 from .options import resolve_device
 from .precision import amp_context, build_optim_wrapper
 from .profiling import profile_path, profile_step

@@ -30,8 +30,9 @@ import contextlib
 
 from .inputs import infer_batch
 
-_COMPUTE_OPS = {'convolution', 'convolution_backward', 'mm', 'addmm', 'bmm', 'baddbmm',
-                'matmul', 'linear'}
+# compute-bound kernels as the dispatch mode sees them (linear and matmul
+# arrive decomposed into these)
+_COMPUTE_OPS = {'convolution', 'convolution_backward', 'mm', 'addmm', 'bmm', 'baddbmm'}
 
 
 def _tensors(tree):

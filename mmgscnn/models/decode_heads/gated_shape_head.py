@@ -4,9 +4,9 @@ from typing import List
 
 import torch
 from mmengine.logging import print_log
-from torch.profiler import record_function
 from mmengine.model import BaseModule
 from torch import Tensor
+from torch.profiler import record_function
 
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
