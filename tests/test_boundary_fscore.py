@@ -211,6 +211,45 @@ def test_images_where_a_class_is_absent_do_not_raise_its_score():
     assert more[0, 1] > base[0, 1]
 
 
+def test_image_average_is_the_mean_of_per_image_scores():
+    # Image A: a 10 px square, predicted exactly (F = 1 for classes 0 and 1;
+    # 36 boundary pixels of class 1, 40 of class 0). Image B: a 2 px square,
+    # predicted as background only (F = 0; 4 and 8 GT boundary pixels).
+    # Image C: background only in both maps (no boundary: left out).
+    big, small = square_scene(size=10), square_scene(size=2)
+    empty = np.zeros_like(big)
+    samples = [sample(big, big), sample(empty, small), sample(empty, empty)]
+    per_image, _ = run(samples, tolerances=(1, ), average='image')
+    assert per_image == {'mBF@1px': 50.0}
+    # Summed over the dataset, every boundary pixel weighs the same:
+    # P = 1, R = 36 / 40 (class 1) and 40 / 48 (class 0).
+    f1, f0 = 2 * 0.9 / 1.9, 2 * (40 / 48) / (1 + 40 / 48)
+    dataset, _ = run(samples, tolerances=(1, ))
+    assert dataset == {'mBF@1px': round((f1 + f0) / 2 * 100, 2)}
+    metric = new_metric(tolerances=(1, ), average='image')
+    metric.process({}, samples)
+    scores = metric.class_scores(metric.results)
+    np.testing.assert_allclose(scores[0, :2], [0.5, 0.5])
+    assert np.isnan(scores[0, 2])  # class 2: in no image
+
+
+def test_image_average_leaves_out_images_without_the_class():
+    # The official code scores F = 1 where a class is in neither map; here
+    # such images do not count, so adding them changes nothing.
+    gt = square_scene()
+    pred = square_scene(dx=2)
+    base, _ = run([sample(pred, gt)], tolerances=(1, ), average='image')
+    other = np.full_like(gt, 2)
+    more, _ = run([sample(pred, gt), sample(other, other)], tolerances=(1, ),
+                  average='image')
+    assert base == more and base['mBF@1px'] < 100
+
+
+def test_unknown_average_is_rejected():
+    with pytest.raises(ValueError, match="average must be 'dataset'"):
+        BoundaryFScore(average='class')
+
+
 def test_batch_at_once_or_in_pieces_gives_the_same_result():
     rng = np.random.default_rng(3)
     samples = []

@@ -119,15 +119,26 @@ class BoundaryFScore(BaseMetric):
 
     Aggregation: each image gives counts only, a (T, C, 4) int64 tensor
     (T tolerances, C classes): matched predicted, total predicted, matched
-    GT, total GT boundary pixels. ``compute_metrics`` sums them over the whole
-    dataset per class and tolerance, then P = matched_pred / total_pred,
-    R = matched_gt / total_gt, F = 2PR / (P + R). A class with neither GT nor
-    predicted boundary pixels in the whole dataset gets NaN and is left out of
-    the mean (as IoUMetric does for absent classes); a class with predicted
-    but no GT boundary, or GT but no predicted boundary, gets F = 0. So an
-    image where a class appears in neither map adds nothing and can never
-    count as a perfect score for it. The result ``mBF@<d>px`` is the mean F
-    over classes, in percent (2 decimals); a per-class table goes to the log.
+    GT, total GT boundary pixels. From counts, P = matched_pred / total_pred,
+    R = matched_gt / total_gt, F = 2PR / (P + R); a class with neither GT nor
+    predicted boundary pixels gets NaN and is left out of the mean (as
+    IoUMetric does for absent classes); a class with predicted but no GT
+    boundary, or GT but no predicted boundary, gets F = 0. So a class absent
+    from both maps can never count as a perfect score.
+
+    - ``average='dataset'`` (default): the counts are summed over the whole
+      dataset per class and tolerance, then turned into F. Every boundary
+      pixel weighs the same, so an image where a class has a few boundary
+      pixels moves its score little.
+    - ``average='image'``: F per image and class, then the mean over the
+      images where the class has a boundary in either map, per class. The
+      official Gated-SCNN evaluation averages per image like this, so use it
+      to compare with the paper's table; unlike that code, an image where a
+      class appears in neither map is left out of the class's mean instead
+      of scoring F = 1.
+
+    The result ``mBF@<d>px`` is the mean F over classes, in percent
+    (2 decimals); a per-class table goes to the log.
 
     Args:
         tolerances: distance tolerances in pixels; with ``scale_tolerances``
@@ -137,6 +148,8 @@ class BoundaryFScore(BaseMetric):
             ``max(1, round(d * diag(H, W) / diag(1024, 2048)))`` pixels.
         ignore_index: label of pixels without ground truth.
         collect_device: 'cpu' or 'gpu', for gathering results across ranks.
+        average: ``'dataset'`` (counts summed over the dataset) or
+            ``'image'`` (mean of per-image F, as the official evaluation).
         prefix: prefix of the result keys (``prefix/mBF@3px``).
         collect_dir: folder for gathering on 'cpu' (default: a temp folder).
     """
@@ -145,6 +158,7 @@ class BoundaryFScore(BaseMetric):
                  tolerances: Sequence[float] = (3, 5, 9, 12),
                  scale_tolerances: bool = False,
                  ignore_index: int = 255,
+                 average: str = 'dataset',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
@@ -152,8 +166,13 @@ class BoundaryFScore(BaseMetric):
                          collect_dir=collect_dir)
         tolerances = pixel_values(tolerances, 'BoundaryFScore.tolerances',
                                   'tolerances=(3, 5, 9, 12)')
+        if average not in ('dataset', 'image'):
+            raise ValueError("BoundaryFScore.average must be 'dataset' (counts summed "
+                             "over the dataset) or 'image' (mean of per-image F, as the "
+                             f"official Gated-SCNN evaluation), got {average!r}")
         self.tolerances = tolerances
         self.scale_tolerances = scale_tolerances
+        self.average = average
         self.ignore_index = ignore_index
 
     def radii(self, height: int, width: int) -> List[float]:
@@ -216,9 +235,9 @@ class BoundaryFScore(BaseMetric):
 
     @staticmethod
     def counts_to_scores(counts: np.ndarray) -> Dict[str, np.ndarray]:
-        """Precision, recall and F per tolerance and class from summed
-        (T, C, 4) counts; each (T, C), NaN where a class has no boundary at
-        all, 0 where only one side has any."""
+        """Precision, recall and F per tolerance and class from (..., T, C, 4)
+        counts (summed, or one set per image); each (..., T, C), NaN where a
+        class has no boundary at all, 0 where only one side has any."""
         counts = np.asarray(counts, dtype=np.float64)
         matched_pred, total_pred, matched_gt, total_gt = np.moveaxis(counts, -1, 0)
         with np.errstate(divide='ignore', invalid='ignore'):
@@ -234,11 +253,23 @@ class BoundaryFScore(BaseMetric):
     def key(self, tolerance: float) -> str:
         return f'mBF@{tolerance:g}px'
 
+    def class_scores(self, results: list) -> np.ndarray:
+        """(T, C) F per tolerance and class from the images' (T, C, 4)
+        counts, aggregated as ``average`` says; NaN for absent classes."""
+        counts = torch.stack([torch.as_tensor(r) for r in results]).numpy()
+        if self.average == 'dataset':
+            return self.counts_to_scores(counts.sum(0))['fscore']
+        per_image = self.counts_to_scores(counts)['fscore']  # (N, T, C)
+        present = ~np.isnan(per_image)
+        total = np.where(present, per_image, 0.0).sum(0)
+        n = present.sum(0)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            return np.where(n > 0, total / n, np.nan)
+
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        """``mBF@<d>px`` (percent) for every tolerance, from the summed counts."""
+        """``mBF@<d>px`` (percent) for every tolerance."""
         logger: MMLogger = MMLogger.get_current_instance()
-        counts = torch.stack([torch.as_tensor(r) for r in results]).sum(0).numpy()
-        fscore = self.counts_to_scores(counts)['fscore']  # (T, C)
+        fscore = self.class_scores(results)  # (T, C)
 
         metrics = OrderedDict()
         for t, per_class in zip(self.tolerances, fscore):
@@ -253,7 +284,7 @@ class BoundaryFScore(BaseMetric):
         if self.scale_tolerances:
             print_log('boundary F-score tolerances are scaled with the image '
                       'diagonal (given at 1024x2048)', logger)
-        print_log('per class boundary F-score (%):', logger)
+        print_log(f'per class boundary F-score (%, averaged per {self.average}):', logger)
         print_log('\n' + table.get_string(), logger=logger)
         if not np.isfinite(fscore).any():
             print_log('BoundaryFScore: no class has a boundary in the ground truth or '

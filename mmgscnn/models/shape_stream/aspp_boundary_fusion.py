@@ -15,7 +15,13 @@ class ASPPBoundaryFusion(BoundaryFusion):
 
     Args:
         decoder: the wrapped head (modified in place).
-        channels: width of the boundary branch.
+        channels: width of the boundary branch. 64 by default; the official
+            code uses 256 (``fusion=dict(channels=256)``). The branch lifts a
+            one-channel map with a 1x1 convolution, so before its norm and
+            ReLU it spans a single direction and more channels add little
+            information, while every channel widens the input of the
+            bottleneck (mmseg's DeepLabV3+ R101: 5 x 512 = 2560 channels, 3x3):
+            64 adds 2.5 % to the bottleneck's FLOPs, 256 adds 10 %.
     """
 
     def __init__(self, decoder, channels: int = 64, init_cfg=None):
