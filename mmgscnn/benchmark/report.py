@@ -95,7 +95,6 @@ _TRAFFIC_HEAD = ('saved for backward (MiB) | of it full-res (MiB) | train full-r
                  'train memory-bound bytes, all (MiB) | infer full-res passes | '
                  'infer full-res pass bytes (MiB) | infer full-res dense convs | '
                  'infer memory-bound bytes, all (MiB)')
-_MIB = {'saved_bytes', 'saved_bytes_full_res', 'pass_bytes_full_res', 'pass_bytes'}
 
 
 def _traffic_tables(result):
@@ -108,7 +107,7 @@ def _traffic_tables(result):
         lines += ['', f'## {group}, full-resolution traffic (fp32, CUDA code paths)', '',
                   f'| model | {_TRAFFIC_HEAD} |', '| --- |' + ' ---: |' * len(TRAFFIC_FIGURES)]
         for r in (r for r in recs if r['group'] == group):
-            cells = [_fmt(r['traffic'][step][key], 2**20) if key in _MIB
+            cells = [_fmt(r['traffic'][step][key], 2**20) if 'bytes' in key
                      else str(r['traffic'][step][key]) for step, key in TRAFFIC_FIGURES]
             lines.append(f'| {r["label"]} | {" | ".join(cells)} |')
         for p in result['traffic_pairs']:
