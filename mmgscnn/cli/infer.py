@@ -6,9 +6,12 @@ or a glob pattern. For every image, DIR/<name>.png shows, side by side: the
 image | the predicted segmentation over it | the predicted boundary
 probability (GSCNN models; models without a shape stream give the first two
 panels only), drawn by :mod:`mmgscnn.visualization.prediction_pictures`.
+Images that cannot be read are skipped, every other picture is written, and
+the tool then lists the skipped files and exits with status 1.
 """
 import argparse
 
+from mmgscnn.utils.config_errors import ConfigError
 from mmgscnn.visualization.prediction_pictures import (PictureInputError, find_images,
                                                        load_model,
                                                        write_prediction_pictures)
@@ -34,12 +37,17 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    skipped = []
     try:
         paths = sorted({p for spec in args.images for p in find_images(spec)})
         model = load_model(args.config, args.checkpoint, args.device)
         written = write_prediction_pictures(model, paths, args.out_dir, args.opacity,
-                                            args.boundary_cmap, not args.no_labels)
-    except PictureInputError as err:
+                                            args.boundary_cmap, not args.no_labels,
+                                            skipped=skipped)
+    except (PictureInputError, ConfigError) as err:
         raise SystemExit(str(err)) from None
     print(f'wrote {len(written)} picture(s) to {args.out_dir}')
+    if skipped:
+        raise SystemExit(f'infer.py: skipped {len(skipped)} of {len(paths)} image(s) that '
+                         'cannot be read: ' + '; '.join(f'{p} ({why})' for p, why in skipped))
     return written

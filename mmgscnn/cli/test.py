@@ -12,7 +12,7 @@ import os
 import os.path as osp
 
 from ..utils.config import load_config, shutdown_distributed
-from .runner_tool import checked_runner, parse_runner_args
+from .runner_tool import checked_runner, parse_runner_args, user_errors
 
 
 def parse_args(argv=None):
@@ -68,8 +68,9 @@ def main(argv=None):
             cfg.tta_model.type = 'GSCNNTTAModel'
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
-    runner = checked_runner(cfg, 'test')
-    metrics = runner.test()
+    with user_errors('test.py'):
+        runner = checked_runner(cfg, 'test')
+        metrics = runner.test()
     shutdown_distributed()
     if args.metrics_out:
         os.makedirs(osp.dirname(osp.abspath(args.metrics_out)), exist_ok=True)

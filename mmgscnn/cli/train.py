@@ -4,7 +4,7 @@ the dataset-folder check before the Runner is built, then ``Runner.train``."""
 import argparse
 
 from ..utils.config import load_config, shutdown_distributed
-from .runner_tool import checked_runner, parse_runner_args
+from .runner_tool import checked_runner, parse_runner_args, user_errors
 
 
 def parse_args(argv=None):
@@ -32,7 +32,8 @@ def main(argv=None):
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
-    runner = checked_runner(cfg, 'train')
-    runner.train()
+    with user_errors('train.py'):
+        runner = checked_runner(cfg, 'train')
+        runner.train()
     shutdown_distributed()
     return runner

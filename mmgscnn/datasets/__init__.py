@@ -2,5 +2,7 @@
 from .camvid import CamVidDataset
 from .camvid_layout import CamVidLayoutDataset
 from .synthetic import SyntheticStreetDataset
+from .transforms import CheckedLoadAnnotations, CheckedLoadImageFromFile
 
-__all__ = ['CamVidDataset', 'CamVidLayoutDataset', 'SyntheticStreetDataset']
+__all__ = ['CamVidDataset', 'CamVidLayoutDataset', 'SyntheticStreetDataset',
+           'CheckedLoadAnnotations', 'CheckedLoadImageFromFile']

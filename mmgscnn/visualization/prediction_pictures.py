@@ -89,12 +89,29 @@ def load_model(config: str, checkpoint: str, device: str = 'cpu'):
     return model
 
 
+def _read_rgb(path: str) -> tuple:
+    """(H, W, 3) RGB image, None) or (None, why it cannot be read)."""
+    import mmcv
+    if osp.getsize(path) == 0:
+        return None, 'empty file (0 bytes)'
+    try:
+        image = mmcv.imread(path, channel_order='rgb')
+    except Exception as err:  # cv2/PIL decoding errors have no common type
+        return None, f'cannot be read ({type(err).__name__}: {str(err).strip().splitlines()[-1]})'
+    if image is None:
+        return None, 'cannot be decoded (truncated or not an image)'
+    return image, None
+
+
 def write_prediction_pictures(model, images: Iterable[str], out_dir: str,
                               opacity: float = 0.5, boundary_cmap: Optional[str] = None,
-                              with_legend: bool = True) -> List[str]:
+                              with_legend: bool = True,
+                              skipped: Optional[list] = None) -> List[str]:
     """Predict every image and write ``out_dir/<name>.png``: image | prediction
     over it | boundary probability (models without a shape stream: the first
-    two), upscaled, with a class legend and a colour bar.
+    two), upscaled, with a class legend and a colour bar. An image that cannot
+    be read (empty, truncated, not an image) is skipped with a note on stderr
+    and appended to ``skipped`` as (path, reason); the others are written.
 
     Args:
         model: a segmentor with ``dataset_meta`` (see :func:`load_model`).
@@ -127,8 +144,13 @@ def write_prediction_pictures(model, images: Iterable[str], out_dir: str,
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for path in images:
+        image, reason = _read_rgb(path)
+        if image is None:
+            print(f'skipped {path}: {reason}', file=sys.stderr)
+            if skipped is not None:
+                skipped.append((path, reason))
+            continue
         result = inference_model(model, path)
-        image = mmcv.imread(path, channel_order='rgb')
         picture = visualizer.draw_picture(image, result, draw_gt=False,
                                           with_legend=with_legend).image
         out = osp.join(out_dir, osp.splitext(osp.basename(path))[0] + '.png')

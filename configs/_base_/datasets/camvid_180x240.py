@@ -9,9 +9,13 @@ _base_ = ['./camvid.py']
 
 data_root = '{{$CAMVID_ROOT:data/camvid-180x240}}'
 crop_size = (180, 240)
+# Checked loading: a bad image or label (unreadable, RGB or 16-bit label, size
+# or values outside the 11 classes) stops training with the file's name. The
+# test pipeline keeps mmseg's names (inference tools look for them);
+# tools/train.py and tools/test.py check it the same way.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='CheckedLoadImageFromFile'),
+    dict(type='CheckedLoadAnnotations', num_classes=11),
     dict(type='RandomResize', scale=(240, 180), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),

@@ -12,9 +12,13 @@ custom_imports = dict(imports=['mmgscnn'], allow_failed_imports=False)
 dataset_type = 'SyntheticStreetDataset'
 data_root = '{{$SYNTHETIC_ROOT:data/synthetic}}'
 crop_size = (96, 128)
+# Checked loading: a bad image or label (unreadable, RGB or 16-bit label, size
+# or values outside the 10 classes) stops training with the file's name. The
+# test pipeline keeps mmseg's names (inference tools look for them);
+# tools/train.py and tools/test.py check it the same way.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='CheckedLoadImageFromFile'),
+    dict(type='CheckedLoadAnnotations', num_classes=10),
     dict(type='RandomResize', scale=(160, 120), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),

@@ -19,7 +19,7 @@ from prettytable import PrettyTable
 from torch import Tensor
 
 from mmseg.registry import METRICS
-from .utils import pixel_values
+from .utils import RefusesOutOfRangeLabels, pixel_values
 
 #: Image size (H, W) at which ``tolerances`` are given when they are scaled.
 CITYSCAPES_SIZE = (1024, 2048)
@@ -103,7 +103,7 @@ def disk_dilate(mask: Tensor, radius: float) -> Tensor:
 
 
 @METRICS.register_module()
-class BoundaryFScore(BaseMetric):
+class BoundaryFScore(RefusesOutOfRangeLabels, BaseMetric):
     """Per-class boundary F-score at several distance tolerances.
 
     Boundaries, per image and class c: the pixels of class c with a
@@ -230,6 +230,7 @@ class BoundaryFScore(BaseMetric):
         for sample in data_samples:
             pred = sample['pred_sem_seg']['data']
             gt = sample['gt_sem_seg']['data']
+            self.count_out_of_range(gt, num_classes, sample)
             self.results.append(self.image_counts(
                 pred.reshape(pred.shape[-2:]), gt.reshape(gt.shape[-2:]), num_classes))
 

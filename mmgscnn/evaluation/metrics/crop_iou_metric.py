@@ -25,7 +25,7 @@ from torch import Tensor
 from mmseg.evaluation.metrics import IoUMetric
 from mmseg.registry import METRICS
 from .boundary_fscore import CITYSCAPES_SIZE, round_half_up
-from .utils import pixel_values
+from .utils import RefusesOutOfRangeLabels, pixel_values
 
 #: Arguments of the former centred-crop version and what replaced them.
 _REPLACED = dict(margins='crop_factors', scale_margins='reference_size',
@@ -51,7 +51,7 @@ def class_areas(pred: Tensor, gt: Tensor, num_classes: int, ignore_index: int) -
 
 
 @METRICS.register_module()
-class CropIoUMetric(BaseMetric):
+class CropIoUMetric(RefusesOutOfRangeLabels, BaseMetric):
     """mIoU on the paper's crops around the vanishing point, per crop factor.
 
     Crops are defined on an image of ``reference_size`` (Hr, Wr): for crop
@@ -156,6 +156,7 @@ class CropIoUMetric(BaseMetric):
             pred = sample['pred_sem_seg']['data']
             pred = pred.reshape(pred.shape[-2:])
             gt = sample['gt_sem_seg']['data']
+            self.count_out_of_range(gt, num_classes, sample)
             gt = gt.reshape(gt.shape[-2:]).to(pred)
             if pred.shape != gt.shape:
                 raise ValueError(f'prediction {tuple(pred.shape)} and ground truth '

@@ -11,6 +11,7 @@ from torch.profiler import record_function
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from ..shape_stream import boundary_target, default_fusion_type
+from ...utils.kwargs_check import check_keys
 from ..utils import upsample_bilinear
 
 _OWN_PREFIXES = ('decoder.', 'shape_stream.', 'fusion.')
@@ -22,6 +23,7 @@ def _build_optional(cfg, key):
     if not isinstance(cfg, dict) or 'type' not in cfg:
         raise ValueError(f'GatedShapeHead.{key} must be a loss config dict with a '
                          f"'type' (or None to disable it), got {cfg!r}")
+    check_keys(cfg, cfg['type'], f'shape_head.{key}', MODELS)
     return MODELS.build(cfg)
 
 
@@ -82,6 +84,8 @@ class GatedShapeHead(BaseModule):
         super().__init__(init_cfg)
         self.decoder = self._build_decoder(decoder)
         stream_cfg = dict(shape_stream or {})
+        check_keys(stream_cfg, stream_cfg.get('type', 'ShapeStream'),
+                   'shape_head.shape_stream', MODELS)
         if 'in_channels' not in stream_cfg:
             raise ValueError(
                 'GatedShapeHead.shape_stream.in_channels is required: the channels '
@@ -129,6 +133,7 @@ class GatedShapeHead(BaseModule):
             raise KeyError(f"GatedShapeHead.fusion.type={cfg['type']!r} is not registered; "
                            "use 'ASPPBoundaryFusion' or 'ClassifierBoundaryFusion' (or "
                            'register your own fusion module)')
+        check_keys(cfg, cfg['type'], 'shape_head.fusion', MODELS, also=('decoder', ))
         return MODELS.build(cfg, default_args=dict(decoder=self.decoder))
 
     # The attributes mmseg's segmentors read from their decode head.

@@ -12,6 +12,7 @@ from torch import Tensor
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
+from ...utils.kwargs_check import check_keys
 
 
 class FeaturesWithImage(list):
@@ -104,6 +105,7 @@ class GSCNNEncoderDecoder(EncoderDecoder):
         if 'decoder' in shape_head:
             raise ValueError('GSCNNEncoderDecoder.shape_head must not contain decoder: the '
                              'model\'s decode_head is the decoder')
+        check_keys(shape_head, 'GatedShapeHead', 'model.shape_head', MODELS)
         return dict(type='GatedShapeHead', decoder=decode_head, **shape_head)
 
     @torch.no_grad()

@@ -12,9 +12,26 @@ from torch.utils.checkpoint import checkpoint
 from mmseg.models.backbones.resnet import BasicBlock
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
+from ...utils.config_errors import ConfigError
 from ..utils import upsample_bilinear
 from .gated_spatial_conv import GatedSpatialConv
 from .image_gradient import ImageGradient
+
+
+def consistent_levels(in_channels: Sequence[int], in_index: int,
+                      gate_indices: Sequence[int], channels: Sequence[int]) -> str:
+    """Shape-stream settings that fit a backbone giving ``in_channels``:
+    the finest level as input, the last ``len(gate_indices)`` levels after
+    it as gates (fewer, and ``channels`` cut to match, when there are not
+    enough levels), e.g. ``in_channels=[128, 256, 512], in_index=0,
+    gate_indices=(1, 2), channels=(64, 32, 16)``."""
+    n, k = len(in_channels), len(gate_indices)
+    gates = tuple(range(n - k, n)) if n - 1 >= k else tuple(range(1, n)) or (0, )
+    text = (f'shape_stream.in_channels={list(in_channels)}, in_index=0, '
+            f'gate_indices={gates}')
+    if len(gates) != k:
+        text += f', channels={tuple(channels)[:len(gates) + 1]}'
+    return text
 
 
 def _channels_last_pays_off(x: Tensor) -> bool:
@@ -137,10 +154,11 @@ class ShapeStream(BaseModule):
         n = len(in_channels)
         for name, idx in [('in_index', in_index)] + [('gate_indices', g) for g in gate_indices]:
             if not isinstance(idx, int) or not 0 <= idx < n:
-                raise ValueError(
+                raise ConfigError(
                     f'shape_stream.{name}: level {idx!r} does not exist; '
                     f'shape_stream.in_channels lists {n} levels ({in_channels}), '
-                    f'so indices must be in 0..{n - 1}')
+                    f'so indices must be in 0..{n - 1}; consistent settings: '
+                    + consistent_levels(in_channels, in_index, gate_indices, channels))
         if len(gate_indices) < 1:
             raise ValueError('shape_stream.gate_indices must name at least one level')
         if len(channels) != len(gate_indices) + 1:
@@ -159,12 +177,13 @@ class ShapeStream(BaseModule):
         ``in_channels`` (number of levels or channels per level)."""
         got = [int(f.shape[1]) for f in feats]
         if len(got) != len(self.in_channels):
-            raise ValueError(
+            raise ConfigError(
                 f'shape_stream.in_channels lists {len(self.in_channels)} levels '
                 f'{self.in_channels}, but the backbone (and neck) give {len(got)} '
-                f'levels with channels {got}: set shape_stream.in_channels={got}')
+                f'levels with channels {got}: set ' + consistent_levels(
+                    got, self.in_index, self.gate_indices, self.channels))
         if got != self.in_channels:
-            raise ValueError(
+            raise ConfigError(
                 f'shape_stream.in_channels={self.in_channels} does not match the '
                 f'channels the backbone (and neck) give: {got}; set '
                 f'shape_stream.in_channels={got}')
