@@ -13,7 +13,8 @@
 #
 # Variables: NNODES (default 1), NODE_RANK (0), MASTER_ADDR (127.0.0.1),
 # PORT (29500; pick another one for a second job on the same machine),
-# PYTHON (interpreter with torch and mmgscnn, default python).
+# PYTHON (interpreter with torch and mmgscnn; default: the project's
+# .venv/bin/python when it exists, else python).
 # The process group uses env_cfg.dist_cfg.backend of the config (mmseg's
 # runtime: nccl; gloo for CPU processes).
 set -euo pipefail

@@ -4,7 +4,9 @@
 # rank, world size and master address from Slurm's variables).
 # Environment: GPUS (tasks in all, default 4), GPUS_PER_NODE (default GPUS, at
 # most 4), CPUS_PER_TASK (5), SRUN_ARGS (more srun options, split at spaces),
-# PYTHON (python), MASTER_PORT (29500, read by mmengine).
+# MASTER_PORT (29500, read by mmengine); the interpreter is $PYTHON, else the
+# project's .venv/bin/python, else python (find_python.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/find_python.sh"
 run_srun() {
     local partition=$1 job_name=$2 tool=$3
     shift 3
@@ -23,7 +25,7 @@ run_srun() {
                --ntasks="$gpus" --ntasks-per-node="$gpus_per_node"
                --cpus-per-task="$cpus_per_task" --kill-on-bad-exit=1
                ${srun_args[@]+"${srun_args[@]}"}
-               "${PYTHON:-python}" -u "$root/tools/$tool" "$@")
+               "$(find_python "$root")" -u "$root/tools/$tool" "$@")
     printf '+ %s\n' "${cmd[*]}" >&2
     exec "${cmd[@]}"
 }

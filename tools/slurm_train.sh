@@ -11,7 +11,8 @@
 #   CPUS_PER_TASK=5   CPU cores per task (data loader workers)
 #   SRUN_ARGS         more srun options, e.g. SRUN_ARGS="--time=24:00:00 --mem=64G"
 #   MASTER_PORT=29500 port of the process group (pick another for a second job on a node)
-#   PYTHON=python     interpreter with torch, mmseg and mmgscnn
+#   PYTHON            interpreter with torch, mmseg and mmgscnn (default: the
+#                     project's .venv/bin/python when it exists, else python)
 # Example: GPUS=8 GPUS_PER_NODE=4 tools/slurm_train.sh gpu gscnn CONFIG work_dirs/gscnn --amp
 set -euo pipefail
 if [ $# -lt 3 ]; then
