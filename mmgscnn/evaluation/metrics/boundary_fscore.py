@@ -154,6 +154,10 @@ class BoundaryFScore(RefusesOutOfRangeLabels, BaseMetric):
         collect_dir: folder for gathering on 'cpu' (default: a temp folder).
     """
 
+    # '' and not None: keys stay unprefixed ('mBF@3px', ...) and mmengine does not
+    # warn 'The prefix is not set'; a config's prefix=... still applies.
+    default_prefix: Optional[str] = ''
+
     def __init__(self,
                  tolerances: Sequence[float] = (3, 5, 9, 12),
                  scale_tolerances: bool = False,

@@ -82,6 +82,10 @@ class CropIoUMetric(RefusesOutOfRangeLabels, BaseMetric):
         collect_device, prefix, collect_dir: as in mmengine's ``BaseMetric``.
     """
 
+    # '' and not None: keys stay unprefixed ('mIoU@crop0', ...) and mmengine does not
+    # warn 'The prefix is not set'; a config's prefix=... still applies.
+    default_prefix: Optional[str] = ''
+
     def __init__(self,
                  crop_factors: Sequence[Real] = (0, 100, 200, 300, 400),
                  reference_size: Tuple[int, int] = CITYSCAPES_SIZE,
