@@ -11,6 +11,7 @@ from mmgscnn.datasets.data_check import DatasetNotFoundError, check_dataset_fold
 from mmgscnn.datasets.label_check import SegInputError
 from mmgscnn.utils.config import add_common_args, export_local_rank
 from mmgscnn.utils.config_errors import ConfigError
+from mmgscnn.visualization.default_visualizer import use_boundary_visualizer
 
 #: Errors of the user's data or config: reported in one line, no traceback.
 USER_ERRORS = (SegInputError, ConfigError, FileNotFoundError)
@@ -53,10 +54,16 @@ def checked_runner(cfg, stage: str) -> Runner:
     ('train' or 'test') reads; a missing folder stops the program with a
     message that names it (no traceback, no work dir made). Every dataloader
     pipeline gets the checked loading transforms (a bad image or label stops
-    the run naming the file; see :mod:`mmgscnn.datasets.checked_pipelines`)."""
+    the run naming the file; see :mod:`mmgscnn.datasets.checked_pipelines`);
+    a GSCNN model with mmseg's default visualizer draws boundary pictures
+    (:mod:`mmgscnn.visualization.default_visualizer`)."""
     try:
         check_dataset_folders(cfg, stage)
     except DatasetNotFoundError as err:
         raise SystemExit(str(err)) from None
     use_checked_loading(cfg)
+    if use_boundary_visualizer(cfg):
+        print('[mmgscnn] the model has a shape stream: pictures by SegBoundaryVisualizer '
+              "(image | ground truth | prediction | boundary map) instead of mmseg's "
+              'SegLocalVisualizer', flush=True)
     return Runner.from_cfg(cfg)
