@@ -140,3 +140,26 @@ def test_shape_stream_checkpointing_gives_the_same_outputs_and_gradients():
     torch.testing.assert_close(l0, l1)
     for a, b in zip(f0 + p0, f1 + p1):
         torch.testing.assert_close(a, b)
+
+
+def test_fewer_backbone_levels_get_one_consistent_proposal():
+    # out_indices=(1, 2, 3): 3 levels (16, 32, 64 channels) instead of 4
+    from helpers import tiny_backbone
+    from mmgscnn.models.shape_stream.shape_stream import consistent_levels
+    cfg = tiny_model('fcn', backbone=tiny_backbone(out_indices=(1, 2, 3)))
+    cfg.decode_head.in_index = 2
+    proposal = (r'shape_stream\.in_channels=\[16, 32, 64\], in_index=0, '
+                r'gate_indices=\(1, 2\), channels=\(8, 8, 8\)')
+    with pytest.raises(ValueError, match='give 3 levels .*set ' + proposal):
+        MODELS.build(cfg)
+    # following only half of it (in_channels) names the same whole proposal
+    cfg.shape_head.shape_stream.in_channels = [16, 32, 64]
+    with pytest.raises(ValueError, match=r'gate_indices: level 3 does not exist.*' + proposal):
+        MODELS.build(cfg)
+    cfg.shape_head.shape_stream.update(in_index=0, gate_indices=(1, 2), channels=(8, 8, 8))
+    MODELS.build(cfg)    # the proposal builds
+    # enough levels: the gates keep their number, channels are left alone
+    assert consistent_levels([8, 16, 32, 64, 128], 0, (1, 2, 3), (8, 8, 8, 4)) == (
+        'shape_stream.in_channels=[8, 16, 32, 64, 128], in_index=0, gate_indices=(2, 3, 4)')
+    assert consistent_levels([64], 0, (1, 2, 3), (8, 8, 8, 4)).endswith(
+        'gate_indices=(0,), channels=(8, 8)')

@@ -11,6 +11,7 @@ mmengine's progress bar.
 """
 import os
 import os.path as osp
+import sys
 from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -81,9 +82,9 @@ def run_tasks(tasks: List[tuple], workers: int, progress: bool = True) -> List[t
         return []
     if progress:
         from mmengine.utils import track_parallel_progress, track_progress
-        results = (track_parallel_progress(check_task, tasks, workers,
+        results = (track_parallel_progress(check_task, tasks, workers, file=sys.stdout,
                                            chunksize=max(1, min(16, len(tasks) // (4 * workers))))
-                   if workers > 1 else track_progress(check_task, tasks))
+                   if workers > 1 else track_progress(check_task, tasks, file=sys.stdout))
     elif workers > 1:
         from multiprocessing import Pool
         with Pool(workers) as pool:
