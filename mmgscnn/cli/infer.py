@@ -45,7 +45,7 @@ def main(argv=None):
                                             args.boundary_cmap, not args.no_labels,
                                             skipped=skipped)
     except (PictureInputError, ConfigError) as err:
-        raise SystemExit(str(err)) from None
+        raise SystemExit(f'infer.py: {err}') from None
     print(f'wrote {len(written)} picture(s) to {args.out_dir}')
     if skipped:
         raise SystemExit(f'infer.py: skipped {len(skipped)} of {len(paths)} image(s) that '

@@ -95,12 +95,12 @@ def _read_rgb(path: str) -> tuple:
     if osp.getsize(path) == 0:
         return None, 'empty file (0 bytes)'
     try:
-        image = mmcv.imread(path, channel_order='rgb')
+        image = mmcv.imread(path)
     except Exception as err:  # cv2/PIL decoding errors have no common type
         return None, f'cannot be read ({type(err).__name__}: {str(err).strip().splitlines()[-1]})'
     if image is None:
         return None, 'cannot be decoded (truncated or not an image)'
-    return image, None
+    return mmcv.bgr2rgb(image), None
 
 
 def write_prediction_pictures(model, images: Iterable[str], out_dir: str,
