@@ -8,53 +8,181 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmseg.registry import MODELS
-from ..shape_stream.boundary_targets import near_ignore
 from ..shape_stream.image_gradient import sobel_kernels
 from ..utils import upsample_bilinear
-from .utils import as_two_class, upcast
+from .utils import as_two_class, compute_dtype
 
 #: A per-class boundary magnitude above this is "on a boundary" (a hard edge
 #: gives magnitudes of 0.05 and more throughout the smoothing footprint;
 #: flat regions give 0 up to rounding).
 _ON_BOUNDARY = 1e-3
+#: The magnitude is sqrt(gx^2 + gy^2 + _EPS^2): finite gradient where flat.
+_EPS = 1e-6
+#: Weight of the ignored-pixel counter: far above any magnitude (<= 2).
+_BIG = 1e6
+
+
+def gumbel_logits(logits: Tensor, tau: float, eps: float = 1e-6) -> Tensor:
+    """``(logits + g) / tau`` with Gumbel noise ``g = -log(-log(u))``, the
+    uniform ``u`` (``torch.rand_like(logits)``, the same random stream as
+    before) clamped to [eps, 1 - eps], safe from log(0). Four passes:
+    ``-log(u)`` and ``log(.) / (1 - tau)`` as ``xlogy``, then one ``lerp``."""
+    e = torch.rand_like(logits).clamp_(eps, 1.0 - eps)
+    e = torch.xlogy(-1.0, e, out=e)                          # -log(u) > 0
+    if tau == 1:
+        return logits - e.log_()
+    # lerp(a, x, 1/tau) = a (1 - 1/tau) + x / tau = (x - log e) / tau
+    # for a = log(e) / (1 - tau).
+    a = torch.xlogy(1.0 / (1.0 - tau), e, out=e)
+    return torch.lerp(a, logits, 1.0 / tau, out=a)
 
 
 def gumbel_softmax(logits: Tensor, tau: float, dim: int = 1, eps: float = 1e-6) -> Tensor:
-    """Soft Gumbel-softmax sample, safe from log(0): the uniform noise is
-    clamped to [eps, 1 - eps] before the double log (computed in place)."""
-    z = torch.rand_like(logits).clamp_(eps, 1.0 - eps).log_().neg_().log_().neg_()
-    z = z.add_(logits)  # in place: one (N, C, H, W) map less
-    return F.softmax(z.div_(tau) if tau != 1 else z, dim=dim)
+    """Soft Gumbel-softmax sample ``softmax((logits + g) / tau)``."""
+    return F.softmax(gumbel_logits(logits, tau, eps), dim=dim)
 
 
-def _replicate(x: Tensor, r: int, dim: int) -> Tensor:
-    """Pad ``r`` copies of the edge on both sides of ``dim`` (a concatenation,
-    so the backward pass is slicing)."""
-    n = x.shape[dim]
-    first = x.narrow(dim, 0, 1).expand(*[r if d == dim % x.dim() else -1
-                                         for d in range(x.dim())])
-    last = x.narrow(dim, n - 1, 1).expand(*[r if d == dim % x.dim() else -1
-                                            for d in range(x.dim())])
-    return torch.cat([first, x, last], dim=dim)
+def _filter_bank(sobel_channels: int, sigma: float, device, dtype) -> tuple:
+    """Depthwise 2-D filters, three outputs per input channel.
+
+    The first ``sobel_channels`` channels give (gx, gy, eps): the Sobel
+    derivatives divided by 4 after Gaussian smoothing (``sobel_kernels``,
+    as outer products ``s (x) d`` and ``d (x) s``) and a constant ``_EPS``
+    (bias), so that the norm over the three is ``sqrt(gx^2 + gy^2 + eps^2)``.
+    One more channel (an ignored-pixel indicator) gives
+    ``_ON_BOUNDARY + _BIG * (ignored pixels in the window)``: the threshold
+    of "on a boundary", out of reach near ignored pixels.
+
+    Returns weight (3 (c + 1), 1, K, K), bias (3 (c + 1),), radius K // 2.
+    """
+    s, d = sobel_kernels(sigma, device, dtype)
+    k = s.numel()
+    c = sobel_channels
+    sobel = torch.stack([torch.outer(s, d), torch.outer(d, s), torch.zeros_like(
+        torch.outer(s, s))])                                      # (3, K, K)
+    gate = torch.stack([torch.full((k, k), _BIG, device=device, dtype=dtype),
+                        torch.zeros(k, k, device=device, dtype=dtype),
+                        torch.zeros(k, k, device=device, dtype=dtype)])
+    weight = torch.cat([sobel.repeat(c, 1, 1), gate]).unsqueeze(1)
+    bias = torch.tensor([0.0, 0.0, _EPS] * c + [_ON_BOUNDARY, 0.0, 0.0], device=device,
+                        dtype=dtype)
+    return weight, bias, k // 2
+
+
+def _replicate_conv(x: Tensor, weight: Tensor, bias: Tensor, r: int) -> Tensor:
+    """Depthwise ``conv2d`` of (N, C, H, W) with replicate padding ``r``:
+    one zero-padded full-resolution pass, then the bands of width ``r``
+    along the frame recomputed from replicate-padded strips (small)."""
+    n, c, h, w = x.shape
+    groups = c
+    if h <= 4 * r or w <= 4 * r:  # tiny maps: pad the whole map
+        return F.conv2d(F.pad(x, (r, r, r, r), mode='replicate'), weight, bias,
+                        groups=groups)
+    out = F.conv2d(x, weight, bias, padding=r, groups=groups)
+    pad = dict(mode='replicate')
+    out[..., :r, :] = F.conv2d(F.pad(x[..., :2 * r, :], (r, r, r, 0), **pad), weight,
+                               bias, groups=groups)
+    out[..., h - r:, :] = F.conv2d(F.pad(x[..., h - 2 * r:, :], (r, r, 0, r), **pad),
+                                   weight, bias, groups=groups)
+    out[..., :, :r] = F.conv2d(F.pad(x[..., :2 * r], (r, 0, r, r), **pad), weight, bias,
+                               groups=groups)
+    out[..., :, w - r:] = F.conv2d(F.pad(x[..., w - 2 * r:], (0, r, r, r), **pad), weight,
+                                   bias, groups=groups)
+    return out
+
+
+def _replicate_conv_adjoint(grad: Tensor, weight: Tensor, r: int, groups: int) -> Tensor:
+    """Adjoint of :func:`_replicate_conv` (without bias) w.r.t. its input:
+    one transposed convolution, then the gradient of the padding folded
+    onto the frame (small strips). (N, groups * m, H, W) -> (N, groups,
+    H, W), a view."""
+    g = F.conv_transpose2d(grad, weight, groups=groups)   # (N, groups, H + 2r, W + 2r)
+    h, w = g.shape[-2] - 2 * r, g.shape[-1] - 2 * r
+    g[..., r:r + 1] += g[..., :r].sum(-1, keepdim=True)
+    g[..., r + w - 1:r + w] += g[..., r + w:].sum(-1, keepdim=True)
+    g[..., r:r + 1, :] += g[..., :r, :].sum(-2, keepdim=True)
+    g[..., r + h - 1:r + h, :] += g[..., r + h:, :].sum(-2, keepdim=True)
+    return g[..., r:r + h, r:r + w]
 
 
 def boundary_magnitude(maps: Tensor, sigma: float) -> Tensor:
     """Per-channel boundary map ``|grad(G * m)|`` of (N, C, H, W) maps:
     Gaussian (std ``sigma`` px, 0 = none) and Sobel divided by 4, so a hard
     unit step gives 1 right at the step without smoothing. Replicate
-    padding: the image frame is no boundary. Two depthwise passes: the rows
-    with (derivative, smoothing) kernels, then the columns with
-    (smoothing, derivative)."""
+    padding: the image frame is no boundary. ``sqrt(gx^2 + gy^2 + 1e-12)``,
+    differentiable."""
     n, c, h, w = maps.shape
-    s, d = sobel_kernels(sigma, maps.device, maps.dtype)
-    r = s.numel() // 2
-    along_w = torch.stack([d, s]).view(2, 1, 1, -1).repeat(c, 1, 1, 1)
-    along_h = torch.stack([s, d]).view(2, 1, -1, 1).repeat(c, 1, 1, 1)
-    t = F.conv2d(_replicate(maps, r, 3), along_w, groups=c)          # (N, 2C, H, W)
-    g = F.conv2d(_replicate(t, r, 2), along_h, groups=2 * c)         # gx, gy interleaved
-    g = g.view(n, c, 2, h, w)
-    # +eps inside the sqrt keeps the gradient finite where the map is flat
-    return torch.sqrt(g.square().sum(dim=2) + 1e-12)
+    weight, bias, r = _filter_bank(c, sigma, maps.device, maps.dtype)
+    g = _replicate_conv(maps, weight[:3 * c], bias[:3 * c], r)
+    return torch.linalg.vector_norm(g.view(n, c, 3, h, w), dim=2)
+
+
+class _DualTask(torch.autograd.Function):
+    """The loss value and, in the same pass, its gradient w.r.t. the logits.
+
+    The loss is a scalar, so its gradient is computed once in the forward
+    pass (from the tensors that are live there anyway) and kept in the
+    logits' dtype; the backward pass only scales it by the incoming
+    gradient. Nothing else at full resolution is kept for the backward pass.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, seg_label, weight, ignore_index, tau, sigma, need_grad):
+        dtype = compute_dtype(logits)
+        n, c, h, w = logits.shape
+        x = logits.to(dtype)
+        y = gumbel_logits(x, tau)
+        soft = F.softmax(y, dim=1)
+        del y
+        classes = torch.arange(c + 1, device=x.device).view(1, c + 1, 1, 1)
+        label = seg_label.unsqueeze(1)
+        pred_hot = x.argmax(dim=1, keepdim=True) == classes[:, :c]
+        # class c of the label stands for ignore_index: the ignored pixels
+        gt_hot = label == torch.where(classes == c, ignore_index, classes)
+        # channels: soft sample (c), argmax one-hot (c), label one-hot (c),
+        # ignored (1); promotion of the bool maps in the concatenation
+        maps = torch.cat([soft, pred_hot, gt_hot], dim=1)
+        del pred_hot, gt_hot
+        bank, bias, r = _filter_bank(3 * c, sigma, x.device, dtype)
+        g = _replicate_conv(maps, bank, bias, r).view(n, 3 * c + 1, 3, h, w)
+        del maps
+        zeta = torch.linalg.vector_norm(g, dim=2)                 # (N, 3c + 1, H, W)
+        # on a boundary of the prediction (pred) and of the truth (gt), and
+        # not near an ignored pixel (the threshold channel is huge there)
+        on = zeta[:, c:3 * c] > g[:, 3 * c, 0].unsqueeze(1)     # (N, 2c, H, W)
+        if weight is not None:
+            on = on * weight.to(dtype).view(n, 1, h, w)
+            either = torch.maximum(on[:, :c], on[:, c:])
+        else:
+            either = on[:, :c] | on[:, c:]
+        norm = on.view(n, 2, c, h, w).sum(dim=(0, 2, 3, 4)).amax().clamp(min=1).to(dtype)
+        diff = zeta[:, :c] - zeta[:, 2 * c:3 * c]
+        if need_grad and weight is not None:
+            sign = torch.sign(diff).mul_(either)
+        diff = diff.mul_(either)
+        loss = torch.linalg.vector_norm(diff, 1) / norm
+        if not need_grad:
+            return loss
+        if weight is None:
+            sign = diff.sign_()
+        # d loss / d (gx, gy) = sign * (gx, gy) / zeta / norm, then the
+        # adjoint filter and the softmax's Jacobian (its input is y / tau)
+        coef = sign.div_(zeta[:, :c]).unsqueeze(2)
+        del zeta
+        dg = (g[:, :c, :2] * coef).view(n, 2 * c, h, w)
+        del g, coef
+        scale = 1.0 / (norm * tau)
+        adjoint = bank[:3 * c].view(c, 3, *bank.shape[1:])[:, :2].reshape(2 * c, 1,
+                                                                          *bank.shape[2:])
+        dsoft = _replicate_conv_adjoint(dg, adjoint * scale, r, c)
+        grad = torch._softmax_backward_data(dsoft, soft, 1, dtype)
+        ctx.save_for_backward(grad.to(logits.dtype))
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad, = ctx.saved_tensors
+        return grad * grad_loss.to(grad.dtype), None, None, None, None, None, None
 
 
 @MODELS.register_module()
@@ -83,6 +211,15 @@ class DualTaskLoss(nn.Module):
     (float64 inputs stay float64) even under autocast; empty ``p+`` gives 0.
     Heads with one output channel (binary, sigmoid) are read as two-class
     logits ``(0, x)``.
+
+    Cost: one custom autograd function. The sample, the one-hot maps of the
+    argmax and of the label and an ignored-pixel indicator are filtered
+    together by one depthwise 2-D convolution (replicate padding: one
+    full-resolution pass, the frame's bands recomputed from small strips);
+    the masks, the loss and its gradient follow in about 20 more
+    full-resolution passes; the gradient w.r.t. the logits is made in the
+    forward pass and is the only full-resolution tensor kept for backward
+    (in the logits' dtype). No host-device synchronisation.
 
     Works as a ``loss_decode`` entry of any decode head (mmseg's call
     convention: ``loss(seg_logits, seg_label, weight=None, ignore_index=255)``;
@@ -123,27 +260,12 @@ class DualTaskLoss(nn.Module):
                              f'(N, H, W), got {tuple(seg_logits.shape)} and '
                              f'{tuple(seg_label.shape)}')
         with torch.autocast(device_type=seg_logits.device.type, enabled=False):
-            logits = as_two_class(upcast(seg_logits))
+            logits = as_two_class(seg_logits)
             if logits.shape[-2:] != seg_label.shape[-2:]:
                 logits = upsample_bilinear(logits, seg_label.shape[-2:])
-            c = logits.shape[1]
-            zeta = boundary_magnitude(gumbel_softmax(logits, self.tau), self.sigma)
-            with torch.no_grad():
-                classes = torch.arange(c, device=logits.device).view(1, c, 1, 1)
-                valid = seg_label != ignore_index
-                gt = torch.where(valid, seg_label, 0).unsqueeze(1)
-                pred = logits.argmax(dim=1, keepdim=True)
-                hard = torch.cat([gt == classes, pred == classes], dim=1).to(logits.dtype)
-                zeta_gt, zeta_pred = boundary_magnitude(hard, self.sigma).split(c, dim=1)
-                keep = ~near_ignore(seg_label, ignore_index, self.footprint())
-                keep = keep.to(logits.dtype)
-                if weight is not None:
-                    keep = keep * weight.to(logits.dtype).view_as(keep)
-                on_gt = (zeta_gt > _ON_BOUNDARY) * keep
-                on_pred = (zeta_pred > _ON_BOUNDARY) * keep
-                on_either = torch.maximum(on_gt, on_pred)
-                norm = torch.maximum(on_gt.sum(), on_pred.sum()).clamp(min=1.0)
-            loss = ((zeta - zeta_gt).abs() * on_either).sum() / norm
+            need_grad = torch.is_grad_enabled() and logits.requires_grad
+            loss = _DualTask.apply(logits, seg_label, weight, ignore_index, self.tau,
+                                   self.sigma, need_grad)
             return self.loss_weight * loss
 
     @property

@@ -16,3 +16,8 @@ def as_two_class(logits: Tensor) -> Tensor:
     if logits.shape[1] != 1:
         return logits
     return torch.cat([torch.zeros_like(logits), logits], dim=1)
+
+
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype :func:`upcast` gives ``x``, without making the copy."""
+    return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype

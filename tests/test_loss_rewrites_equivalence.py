@@ -1,0 +1,153 @@
+"""The issue-21 rewrites of the boundary losses against a frozen copy of the
+implementations they replaced (``reference_losses``): equal values and
+equal gradients in float64 on random inputs (several classes, binary heads,
+odd sizes, batches, ignored pixels, per-pixel weights), the same random
+stream, and finite, close values under bfloat16 autocast."""
+import pytest
+import torch
+
+import reference_losses as ref
+from mmgscnn.models.losses import DualTaskLoss
+from mmgscnn.models.losses import dual_task_loss as dual_task
+
+DUAL_CASES = [
+    # N, C, H, W, sigma, tau, ignored block, per-pixel weight, logits size
+    (2, 5, 23, 31, 1.0, 0.5, True, False, None),
+    (1, 1, 17, 20, 0.0, 1.0, False, False, None),      # binary head, no smoothing
+    (3, 4, 40, 37, 1.5, 0.7, True, True, None),
+    (2, 3, 9, 9, 1.0, 0.5, True, False, None),         # smaller than the bands
+    (2, 19, 32, 48, 1.0, 0.5, True, False, (8, 12)),   # logits enlarged x4
+    (1, 2, 30, 29, 0.4, 2.0, True, False, None),
+]
+
+
+def random_labels(n, c, h, w, ignored, seed):
+    g = torch.Generator().manual_seed(seed)
+    # blocks of classes, so that there are boundaries and flat regions
+    coarse = torch.randint(0, max(c, 2), (n, 1, (h + 4) // 5, (w + 4) // 5), generator=g)
+    label = coarse.repeat_interleave(5, 2).repeat_interleave(5, 3)[:, 0, :h, :w].clone()
+    noise = torch.rand(n, h, w, generator=g) < 0.05
+    label[noise] = torch.randint(0, max(c, 2), (int(noise.sum()), ), generator=g)
+    if ignored:
+        label[:, h // 2:h // 2 + 3, w // 3:w // 3 + 4] = 255
+        label[0, 0, :2] = 255  # on the frame
+    return label
+
+
+def both(fn_ref, fn_new, logits, *args, seed=0, **kwargs):
+    """Value and gradient (w.r.t. the logits) of both implementations, each
+    after the same seed."""
+    out = []
+    for fn in (fn_ref, fn_new):
+        x = logits.clone().requires_grad_(True)
+        torch.manual_seed(seed)
+        value = fn(x, *args, **kwargs)
+        grad, = torch.autograd.grad(value * 1.7, x)
+        out.append((value.detach(), grad))
+    return out
+
+
+@pytest.mark.parametrize('case', DUAL_CASES)
+def test_dual_task_loss_equals_the_replaced_implementation(case):
+    n, c, h, w, sigma, tau, ignored, weighted, size = case
+    g = torch.Generator().manual_seed(c * 100 + h)
+    logits = torch.randn(n, c, *(size or (h, w)), generator=g, dtype=torch.float64) * 3
+    label = random_labels(n, c, h, w, ignored, seed=h)
+    weight = torch.rand(n, h, w, generator=g, dtype=torch.float64) if weighted else None
+    new = DualTaskLoss(tau=tau, sigma=sigma, loss_weight=1.3)
+    (v_ref, g_ref), (v_new, g_new) = both(
+        lambda x: ref.dual_task_loss(x, label, weight=weight, tau=tau, sigma=sigma,
+                                     loss_weight=1.3),
+        lambda x: new(x, label, weight=weight), logits)
+    assert v_ref > 0
+    torch.testing.assert_close(v_new, v_ref, rtol=1e-12, atol=1e-14)
+    assert g_ref.abs().max() > 0
+    torch.testing.assert_close(g_new, g_ref, rtol=1e-10, atol=1e-15)
+
+
+def test_dual_task_loss_other_ignore_index():
+    logits = torch.randn(2, 3, 20, 22, dtype=torch.float64)
+    label = random_labels(2, 3, 20, 22, True, seed=3)
+    label[label == 255] = 7
+    (v_ref, g_ref), (v_new, g_new) = both(
+        lambda x: ref.dual_task_loss(x, label, ignore_index=7),
+        lambda x: DualTaskLoss()(x, label, ignore_index=7), logits)
+    torch.testing.assert_close(v_new, v_ref, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(g_new, g_ref, rtol=1e-10, atol=1e-15)
+
+
+def test_gumbel_sample_keeps_the_random_stream():
+    """Same seed, same sample as the replaced implementation (same uniform
+    draws, same clamp), so seeded runs are unchanged."""
+    logits = torch.randn(2, 4, 6, 7, dtype=torch.float64)
+    for tau in (0.5, 1.0, 2.0):
+        torch.manual_seed(5)
+        a = ref.gumbel_softmax(logits, tau)
+        torch.manual_seed(5)
+        b = dual_task.gumbel_softmax(logits, tau)
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)
+
+
+def test_boundary_magnitude_equals_the_replaced_one():
+    maps = torch.rand(2, 3, 15, 26, dtype=torch.float64)
+    for sigma in (0.0, 1.0, 2.0):
+        torch.testing.assert_close(dual_task.boundary_magnitude(maps, sigma),
+                                   ref.boundary_magnitude(maps, sigma), rtol=1e-12,
+                                   atol=1e-14)
+
+
+def test_dual_task_loss_under_bf16_autocast_is_finite_and_close():
+    """bfloat16 logits (as an autocast decoder gives them) under autocast:
+    computed in float32 like the float32 logits of the same values; the
+    gradient comes back in bfloat16."""
+    logits = (torch.randn(2, 6, 32, 40) * 3).bfloat16().float()
+    label = random_labels(2, 6, 32, 40, True, seed=1)
+    results = []
+    for enabled in (False, True):
+        x = (logits.bfloat16() if enabled else logits.clone()).requires_grad_(True)
+        torch.manual_seed(0)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=enabled):
+            value = DualTaskLoss()(x, label)
+        value.backward()
+        assert value.dtype == torch.float32 and x.grad.dtype == x.dtype
+        assert torch.isfinite(value) and torch.isfinite(x.grad).all()
+        results.append((value.detach(), x.grad.float()))
+    assert results[0][0] > 0 and results[0][1].abs().max() > 0
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-2, atol=1e-7)
+
+
+def test_dual_task_loss_keeps_no_fp32_copy_of_half_logits():
+    """Half-precision logits: the only full-resolution tensor kept for the
+    backward pass is the gradient, in half precision; the gradient is that
+    of the float32 computation."""
+    logits = (torch.randn(2, 4, 24, 28) * 3).half()
+    label = random_labels(2, 4, 24, 28, True, seed=2)
+    saved = []
+
+    def pack(t):
+        saved.append((tuple(t.shape), t.dtype))
+        return t
+
+    x = logits.clone().requires_grad_(True)
+    torch.manual_seed(0)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        value = DualTaskLoss()(x, label)
+    value.backward()
+    assert saved == [((2, 4, 24, 28), torch.float16)]
+    assert x.grad.dtype == torch.float16
+    y = logits.float().requires_grad_(True)
+    torch.manual_seed(0)
+    DualTaskLoss()(y, label).backward()
+    torch.testing.assert_close(x.grad.float(), y.grad.half().float(), rtol=0, atol=0)
+
+
+def test_dual_task_loss_without_grad_matches():
+    logits = torch.randn(1, 3, 18, 21, dtype=torch.float64)
+    label = random_labels(1, 3, 18, 21, True, seed=4)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        a = DualTaskLoss()(logits, label)
+    torch.manual_seed(0)
+    b = ref.dual_task_loss(logits, label)
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
