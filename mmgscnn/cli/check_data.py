@@ -36,8 +36,10 @@ def main(argv=None) -> int:
         cfg = load_config(args.config, args.cfg_options)
     except FileNotFoundError as err:
         raise SystemExit(f'check_data.py: {err}') from None
-    report = check_files(cfg, args.splits, args.workers, args.num_classes,
-                         progress=not args.no_progress)
+    from .runner_tool import user_errors
+    with user_errors('check_data.py'):
+        report = check_files(cfg, args.splits, args.workers, args.num_classes,
+                             progress=not args.no_progress)
     if not report['datasets']:
         raise SystemExit(f'check_data.py: {args.config} has no dataset for the splits '
                          f'{", ".join(args.splits)}')
