@@ -151,3 +151,56 @@ def test_dual_task_loss_without_grad_matches():
     torch.manual_seed(0)
     b = ref.dual_task_loss(logits, label)
     torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize('radius', [1, 2, 3])
+def test_boundary_targets_equal_the_replaced_ones(radius):
+    from mmgscnn.models.shape_stream import boundary_target, label_boundaries
+    for seed in range(4):
+        label = random_labels(2, 5, 19, 26, True, seed=seed)
+        label[1, -3:, -2:] = 255  # an ignored corner
+        new, old = boundary_target(label, 255, radius), ref.boundary_target(label, 255, radius)
+        assert new[0].dtype == old[0].dtype and new[1].dtype == old[1].dtype
+        assert torch.equal(new[0], old[0]) and torch.equal(new[1], old[1])
+        assert old[0].sum() > 0 and not old[1].all()
+        new, old = label_boundaries(label, 255, radius), ref.label_boundaries(label, 255, radius)
+        assert torch.equal(new[0], old[0]) and torch.equal(new[1], old[1])
+        edge = (torch.rand(2, 1, 19, 26) > 0.6).to(torch.uint8)
+        new = boundary_target(label, 255, radius, edge_map=edge)
+        old = ref.boundary_target(label, 255, radius, edge_map=edge)
+        assert torch.equal(new[0], old[0]) and torch.equal(new[1], old[1])
+
+
+@pytest.mark.parametrize('with_valid', [True, False])
+def test_boundary_bce_equals_the_replaced_one(with_valid):
+    from mmgscnn.models.losses import BoundaryBCELoss
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(3, 1, 21, 18, generator=g, dtype=torch.float64) * 3
+    target = (torch.rand(3, 1, 21, 18, generator=g) > 0.7).float()
+    valid = torch.rand(3, 1, 21, 18, generator=g) > 0.2 if with_valid else None
+    (v_ref, g_ref), (v_new, g_new) = both(
+        lambda x: ref.boundary_bce_loss(x, target, valid, loss_weight=20.0),
+        lambda x: BoundaryBCELoss(loss_weight=20.0)(x, target, valid), logits)
+    torch.testing.assert_close(v_new, v_ref, rtol=1e-12, atol=1e-14)
+    assert g_ref.abs().max() > 0
+    torch.testing.assert_close(g_new, g_ref, rtol=1e-10, atol=1e-16)
+
+
+def test_boundary_bce_half_logits_keep_a_half_gradient():
+    from mmgscnn.models.losses import BoundaryBCELoss
+    logits = (torch.randn(2, 1, 16, 20) * 3).half()
+    target = (torch.rand(2, 1, 16, 20) > 0.7).float()
+    saved = []
+    x = logits.clone().requires_grad_(True)
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.dtype) or t,
+                                                  lambda t: t):
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            value = BoundaryBCELoss()(x, target)
+    value.backward()
+    assert saved == [torch.float16] and x.grad.dtype == torch.float16
+    y = logits.float().requires_grad_(True)
+    ref_value = ref.boundary_bce_loss(y, target)
+    ref_value.backward()
+    assert torch.isfinite(value) and value.dtype == torch.float32
+    torch.testing.assert_close(value, ref_value.detach(), rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(x.grad.float(), y.grad.half().float(), rtol=1e-3, atol=1e-6)

@@ -5,7 +5,41 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmseg.registry import MODELS
-from .utils import upcast
+from .utils import compute_dtype
+
+
+class _BalancedBCE(torch.autograd.Function):
+    """Loss value and, in the same pass, its gradient w.r.t. the logits,
+    kept in the logits' dtype (no float32 copy of half logits is kept)."""
+
+    @staticmethod
+    def forward(ctx, logits, target, valid, need_grad):
+        dtype = compute_dtype(logits)
+        x = logits.to(dtype)
+        t = target.to(dtype)
+        positive = t > 0.5
+        if valid is None:
+            total = t.new_full((), float(t.numel()))
+            pos = t.sum()
+        else:
+            total = valid.sum().to(dtype)
+            pos = (t * valid).sum()
+        neg = total - pos
+        total = total.clamp(min=1.0)
+        # per-pixel weight / total: the loss is a plain weighted sum
+        weight = torch.where(positive, neg / total / total, pos / total / total)
+        if valid is not None:
+            weight = weight * valid
+        loss = F.binary_cross_entropy_with_logits(x, t, weight, reduction='sum')
+        if need_grad:
+            grad = torch.sigmoid(x).sub_(t).mul_(weight)
+            ctx.save_for_backward(grad.to(logits.dtype))
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad, = ctx.saved_tensors
+        return grad * grad_loss.to(grad.dtype), None, None, None
 
 
 @MODELS.register_module()
@@ -17,7 +51,9 @@ class BoundaryBCELoss(nn.Module):
     the others ``P / (P + Q)``; the weighted BCE-with-logits is averaged over
     the valid pixels. (A batch without any boundary pixel thus gives 0.)
     Computed from logits (``binary_cross_entropy_with_logits``), never from
-    probabilities; no host-device synchronisation.
+    probabilities, in float32 for half-precision logits; no host-device
+    synchronisation. The gradient is made in the forward pass (about 10
+    full-resolution passes in all) and kept in the logits' dtype.
 
     Args:
         loss_weight: factor on the loss (paper: 20).
@@ -38,16 +74,10 @@ class BoundaryBCELoss(nn.Module):
         if logits.shape != target.shape:
             raise ValueError(f'BoundaryBCELoss: logits {tuple(logits.shape)} and target '
                              f'{tuple(target.shape)} must have the same shape')
-        logits = upcast(logits)
-        target = target.to(logits.dtype)
-        valid = torch.ones_like(target) if valid is None else valid.to(target.dtype)
-        pos = (target * valid).sum()
-        total = valid.sum()
-        neg = total - pos
-        total = total.clamp(min=1.0)
-        weight = torch.where(target > 0.5, neg / total, pos / total) * valid
-        loss = F.binary_cross_entropy_with_logits(logits, target, weight, reduction='sum')
-        return self.loss_weight * loss / total
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            need_grad = torch.is_grad_enabled() and logits.requires_grad
+            loss = _BalancedBCE.apply(logits, target, valid, need_grad)
+        return self.loss_weight * loss
 
     @property
     def loss_name(self) -> str:

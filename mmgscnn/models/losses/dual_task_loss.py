@@ -64,8 +64,9 @@ def _filter_bank(sobel_channels: int, sigma: float, device, dtype) -> tuple:
                         torch.zeros(k, k, device=device, dtype=dtype),
                         torch.zeros(k, k, device=device, dtype=dtype)])
     weight = torch.cat([sobel.repeat(c, 1, 1), gate]).unsqueeze(1)
-    bias = torch.tensor([0.0, 0.0, _EPS] * c + [_ON_BOUNDARY, 0.0, 0.0], device=device,
-                        dtype=dtype)
+    bias = torch.zeros(3 * (c + 1), device=device, dtype=dtype)  # no host copy
+    bias[2:3 * c:3] = _EPS
+    bias[3 * c] = _ON_BOUNDARY
     return weight, bias, k // 2
 
 

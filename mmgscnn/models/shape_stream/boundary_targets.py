@@ -5,10 +5,41 @@ A pixel is a boundary pixel when a valid neighbour within ``radius`` pixels
 Pixels labelled ``ignore_index`` are never boundary and never count as a
 different neighbour; neighbours outside the image do not exist, so the image
 frame is not a boundary. Every label counts, including 0.
+
+One max-pooling pass gives all three window statistics (largest and
+smallest valid label, any ignored pixel), from a 3-channel float map.
 """
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+
+def _window_max(seg_label: Tensor, ignore_index: int, radius: int) -> tuple:
+    """(N, H, W) labels -> (maps, pooled), both (N, 3, H, W) float32.
+
+    ``maps`` holds (label, 0, -label) on valid pixels and (-inf, 1, -inf) on
+    ignored ones; ``pooled`` is its max over the (2r+1)x(2r+1) window
+    (outside the frame counts as -inf): the largest valid label, whether an
+    ignored pixel is in the window, and minus the smallest valid label. float32 holds
+    every integer label below 2**24 exactly.
+    """
+    if seg_label.dim() != 3:
+        raise ValueError(f'seg_label must be (N, H, W), got {tuple(seg_label.shape)}')
+    if radius < 1:
+        raise ValueError(f'radius must be >= 1 pixel, got {radius}')
+    # (1, 0, -1) and (-inf, 1, -inf), made on the device (no host copy)
+    scale = torch.arange(1, -2, -1, device=seg_label.device,
+                         dtype=torch.float32).view(1, 3, 1, 1)
+    fill = torch.where(scale == 0, 1.0, float('-inf'))
+    label = seg_label.unsqueeze(1)
+    maps = torch.where(label != ignore_index, label * scale, fill)
+    return maps, F.max_pool2d(maps, 2 * radius + 1, 1, radius)
+
+
+def _differs(maps: Tensor, pooled: Tensor) -> Tensor:
+    """(N, 1, H, W) bool: a valid label in the window differs from the
+    pixel's own (True on ignored pixels next to valid ones: mask them)."""
+    return (pooled[:, ::2] > maps[:, ::2]).any(dim=1, keepdim=True)
 
 
 def label_boundaries(seg_label: Tensor, ignore_index: int = 255,
@@ -26,22 +57,9 @@ def label_boundaries(seg_label: Tensor, ignore_index: int = 255,
         boundary: (N, 1, H, W) float, 1 on boundary pixels, else 0.
         valid: (N, 1, H, W) bool, False where the label is ``ignore_index``.
     """
-    if seg_label.dim() != 3:
-        raise ValueError(f'seg_label must be (N, H, W), got {tuple(seg_label.shape)}')
-    if radius < 1:
-        raise ValueError(f'radius must be >= 1 pixel, got {radius}')
-    valid = (seg_label != ignore_index).unsqueeze(1)
-    # float32 holds every integer label below 2**24 exactly.
-    label = seg_label.unsqueeze(1).float()
-    k = 2 * radius + 1
-    # Largest / smallest valid label around each pixel. Ignored pixels are
-    # pushed out of reach (-inf for the max, +inf for the min); max_pool2d pads
-    # with -inf, so pixels outside the frame never take part either.
-    neg_inf = torch.full_like(label, float('-inf'))
-    hi = F.max_pool2d(torch.where(valid, label, neg_inf), k, 1, radius)
-    lo = -F.max_pool2d(torch.where(valid, -label, neg_inf), k, 1, radius)
-    boundary = valid & ((hi > label) | (lo < label))
-    return boundary.to(label.dtype), valid
+    maps, pooled = _window_max(seg_label, ignore_index, radius)
+    valid = maps[:, 1:2] == 0
+    return (_differs(maps, pooled) & valid).to(torch.float32), valid
 
 
 def near_ignore(seg_label: Tensor, ignore_index: int, radius: int) -> Tensor:
@@ -60,14 +78,13 @@ def boundary_target(seg_label: Tensor, ignore_index: int = 255, radius: int = 1,
     within ``radius`` of an ignored pixel are not valid: whether a class
     meets another one under an ignored region (ego vehicle, out-of-ROI,
     padding) is unknown, so they are neither boundary nor background.
+    About 9 full-resolution passes, one of them a max-pooling.
 
     Returns:
-        target: (N, 1, H, W) float in {0, 1}.
+        target: (N, 1, H, W) float32 in {0, 1}.
         valid: (N, 1, H, W) bool.
     """
-    valid = ~near_ignore(seg_label, ignore_index, radius)
-    if edge_map is None:
-        target = label_boundaries(seg_label, ignore_index, radius)[0]
-    else:
-        target = (edge_map > 0).to(torch.float32)
-    return target * valid, valid
+    maps, pooled = _window_max(seg_label, ignore_index, radius)
+    valid = pooled[:, 1:2] <= 0
+    target = _differs(maps, pooled) if edge_map is None else edge_map > 0
+    return (target & valid).to(torch.float32), valid
