@@ -9,7 +9,7 @@ class ids ``0..num_classes-1`` or ``ignore_index``.
 """
 import os.path as osp
 import struct
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 
