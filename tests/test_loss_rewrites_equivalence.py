@@ -204,3 +204,59 @@ def test_boundary_bce_half_logits_keep_a_half_gradient():
     assert torch.isfinite(value) and value.dtype == torch.float32
     torch.testing.assert_close(value, ref_value.detach(), rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(x.grad.float(), y.grad.half().float(), rtol=1e-3, atol=1e-6)
+
+
+ATTENTION_CASES = [
+    # N, C, H, W, boundary logits size (None: from the labels), weighted, logits size
+    (2, 5, 23, 31, (23, 31), False, None),
+    (1, 1, 17, 20, (17, 20), False, None),      # binary head
+    (3, 4, 20, 28, (10, 14), False, (5, 7)),    # both enlarged
+    (2, 3, 19, 22, None, False, None),          # label boundaries, radius 2
+    (2, 6, 18, 21, (18, 21), True, None),       # mmseg sampler weights
+    (2, 3, 12, 14, 'none', False, None),        # nothing selected: 0
+]
+
+
+@pytest.mark.parametrize('case', ATTENTION_CASES)
+def test_attention_loss_equals_the_replaced_one(case):
+    from mmgscnn.models.losses import BoundaryAttentionLoss
+    n, c, h, w, b_size, weighted, size = case
+    g = torch.Generator().manual_seed(h * w)
+    logits = torch.randn(n, c, *(size or (h, w)), generator=g, dtype=torch.float64) * 2
+    label = random_labels(n, c, h, w, True, seed=h)
+    if b_size is None:
+        boundary = None
+    elif b_size == 'none':
+        boundary = torch.full((n, 1, h, w), -5.0, dtype=torch.float64)
+    else:
+        boundary = torch.randn(n, 1, *b_size, generator=g, dtype=torch.float64) * 2
+    weight = torch.rand(n, h, w, generator=g, dtype=torch.float64) if weighted else None
+    radius = 2
+    new = BoundaryAttentionLoss(radius=radius, loss_weight=0.7)
+    (v_ref, g_ref), (v_new, g_new) = both(
+        lambda x: ref.attention_loss(x, label, weight=weight, boundary_logits=boundary,
+                                     radius=radius, loss_weight=0.7),
+        lambda x: new(x, label, weight=weight, boundary_logits=boundary), logits)
+    torch.testing.assert_close(v_new, v_ref, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(g_new, g_ref, rtol=1e-10, atol=1e-16)
+    if b_size == 'none':
+        assert v_new == 0 and g_new.abs().max() == 0
+    else:
+        assert v_ref > 0 and g_ref.abs().max() > 0
+
+
+def test_attention_loss_half_logits_under_autocast():
+    from mmgscnn.models.losses import BoundaryAttentionLoss
+    logits = torch.randn(2, 4, 16, 20) * 2
+    label = random_labels(2, 4, 16, 20, True, seed=9)
+    boundary = torch.randn(2, 1, 16, 20) * 2
+    x = logits.bfloat16().requires_grad_(True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        value = BoundaryAttentionLoss()(x, label, boundary_logits=boundary.bfloat16())
+    value.backward()
+    y = logits.bfloat16().float().requires_grad_(True)
+    expected = ref.attention_loss(y, label, boundary_logits=boundary.bfloat16().float())
+    expected.backward()
+    assert torch.isfinite(value) and torch.isfinite(x.grad.float()).all()
+    torch.testing.assert_close(value.float(), expected.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(x.grad.float(), y.grad, rtol=1e-2, atol=1e-5)

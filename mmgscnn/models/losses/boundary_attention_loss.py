@@ -1,13 +1,25 @@
 """Segmentation loss restricted to boundary pixels (Gated-SCNN's attention loss)."""
+import math
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
 from mmseg.models.losses import cross_entropy
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from ..shape_stream.boundary_targets import label_boundaries
+from ..shape_stream.boundary_targets import boundary_mask
 from .utils import as_two_class, upcast
+
+
+def _logit(p: float) -> float:
+    """``log(p / (1 - p))``: ``sigmoid(x) > p`` is ``x > _logit(p)``."""
+    if p <= 0:
+        return float('-inf')
+    if p >= 1:
+        return float('inf')
+    return math.log(p / (1.0 - p))
 
 
 @MODELS.register_module()
@@ -15,13 +27,17 @@ class BoundaryAttentionLoss(nn.Module):
     """Cross-entropy of the segmentation on boundary pixels only.
 
     Inside :class:`GatedShapeHead` the boundary pixels are those where the
-    shape stream's boundary probability exceeds ``threshold`` (paper: 0.8);
-    the mask carries no gradient. Used on its own as a ``loss_decode`` entry
-    of any decode head, where no boundary map exists, the pixels within
-    ``radius`` of a ground-truth boundary are used instead.
+    shape stream's boundary probability exceeds ``threshold`` (paper: 0.8),
+    i.e. whose boundary logit exceeds ``log(t / (1 - t))`` (compared in
+    float32 at least); the mask carries no gradient. Used on its own as a
+    ``loss_decode`` entry of any decode head, where no boundary map exists,
+    the pixels within ``radius`` of a ground-truth boundary are used instead.
 
     The loss is the mean cross-entropy over the selected, non-ignored pixels,
     and exactly 0 (with a valid, zero gradient) when none is selected.
+    Without per-pixel weights it is one masked-label cross-entropy summed
+    by ``nll_loss2d``, which also counts the pixels: about 7
+    full-resolution passes, forward and backward, and no per-pixel loss map.
 
     Args:
         threshold: boundary probability above which a pixel is selected.
@@ -57,20 +73,29 @@ class BoundaryAttentionLoss(nn.Module):
                                 align_corners=False)
         with torch.no_grad():
             if boundary_logits is None:
-                selected = label_boundaries(seg_label, ignore_index, self.radius)[0][:, 0] > 0
+                selected = boundary_mask(seg_label, ignore_index, self.radius)[:, 0]
             else:
                 if boundary_logits.shape[-2:] != seg_label.shape[-2:]:
                     boundary_logits = resize(boundary_logits, size=seg_label.shape[-2:],
                                              mode='bilinear', align_corners=False)
-                selected = (torch.sigmoid(boundary_logits.float()) > self.threshold)[:, 0]
-            selected = selected & (seg_label != ignore_index)
-            pixel_weight = selected.to(upcast(seg_logits).dtype)
-            if weight is not None:
-                pixel_weight = pixel_weight * weight
-            count = pixel_weight.sum()
-        loss = cross_entropy(upcast(seg_logits), seg_label, weight=pixel_weight,
-                             reduction='none', ignore_index=ignore_index)
-        return self.loss_weight * loss.sum() / count.clamp(min=1.0)
+                selected = upcast(boundary_logits[:, 0]) > _logit(self.threshold)
+            if weight is None:
+                # unselected pixels become ignored (the labels stay int64, as
+                # nll_loss2d wants them)
+                target = torch.where(selected, seg_label, ignore_index)
+            else:
+                pixel_weight = (selected & (seg_label != ignore_index)).to(
+                    upcast(seg_logits).dtype) * weight
+                count = pixel_weight.sum()
+        logits = upcast(seg_logits)
+        if weight is None:
+            # reduction 'sum' (2); total_weight: the non-ignored target pixels
+            loss, count = torch.ops.aten.nll_loss2d_forward(
+                F.log_softmax(logits, dim=1), target, None, 2, ignore_index)
+        else:
+            loss = cross_entropy(logits, seg_label, weight=pixel_weight, reduction='none',
+                                 ignore_index=ignore_index).sum()
+        return self.loss_weight * loss / count.clamp(min=1.0)
 
     @property
     def loss_name(self) -> str:

@@ -42,6 +42,13 @@ def _differs(maps: Tensor, pooled: Tensor) -> Tensor:
     return (pooled[:, ::2] > maps[:, ::2]).any(dim=1, keepdim=True)
 
 
+def boundary_mask(seg_label: Tensor, ignore_index: int = 255, radius: int = 1) -> Tensor:
+    """(N, H, W) labels -> (N, 1, H, W) bool, True on the boundary pixels
+    (valid pixels only) of :func:`label_boundaries`."""
+    maps, pooled = _window_max(seg_label, ignore_index, radius)
+    return _differs(maps, pooled) & (maps[:, 1:2] == 0)
+
+
 def label_boundaries(seg_label: Tensor, ignore_index: int = 255,
                      radius: int = 1) -> tuple:
     """Boundary target and validity mask of a batch of label maps.
