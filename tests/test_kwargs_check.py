@@ -49,7 +49,12 @@ def test_check_keys_names_key_section_and_closest_key():
     (dict(head_kwargs=dict(loss_attention=dict(type='BoundaryAttentionLoss',
                                                treshold=0.5))),
      r"shape_head\.loss_attention: unknown key 'treshold' .*did you mean 'threshold'"),
-], ids=['shape_stream', 'shape_head', 'fusion', 'loss_dual_task', 'loss_attention'])
+    (dict(shape_stream=dict(image_gradient=dict(method='canny', sigmma=1.0))),
+     r"shape_stream\.image_gradient: unknown key 'sigmma' .*did you mean 'sigma'"),
+    (dict(head_kwargs=dict(boundary_target=dict(radious=2))),
+     r"shape_head\.boundary_target: unknown key 'radious' .*did you mean 'radius'"),
+], ids=['shape_stream', 'shape_head', 'fusion', 'loss_dual_task', 'loss_attention',
+        'image_gradient', 'boundary_target'])
 def test_typos_in_a_gscnn_model_config(kwargs, message):
     with pytest.raises(UnknownKeyError, match=message):
         MODELS.build(tiny_model('fcn', **kwargs))

@@ -34,17 +34,23 @@ def check_keys(cfg: dict, target, section: str, registry=None,
     if not inspect.isclass(cls):
         return
     valid = accepted_keys(cls)
-    if valid is None:
-        return
-    valid |= set(also)
+    if valid is not None:
+        check_dict_keys(cfg, valid | set(also), section, f'{cls.__name__} does not take it')
+
+
+def check_dict_keys(cfg: dict, valid: Iterable[str], section: str,
+                    why: str = 'not a key of this section') -> None:
+    """Raise :class:`UnknownKeyError` for the first key of ``cfg`` (other than
+    ``type``) that is not in ``valid``, with the closest valid key."""
+    valid = set(valid)
     for key in cfg:
         if key == 'type' or key in valid:
             continue
         shown = sorted(k for k in valid if k not in ('init_cfg', 'self'))
         close = difflib.get_close_matches(key, shown, n=1, cutoff=0.6)
         hint = f'did you mean {close[0]!r}? ' if close else ''
-        raise UnknownKeyError(f'{section}: unknown key {key!r} ({cls.__name__} does not '
-                              f'take it); {hint}valid keys: {", ".join(shown)}')
+        raise UnknownKeyError(f'{section}: unknown key {key!r} ({why}); {hint}valid keys: '
+                              f'{", ".join(shown)}')
 
 
-__all__ = ['accepted_keys', 'check_keys']
+__all__ = ['accepted_keys', 'check_keys', 'check_dict_keys']

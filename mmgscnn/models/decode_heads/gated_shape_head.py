@@ -10,8 +10,8 @@ from torch.profiler import record_function
 
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from ..shape_stream import boundary_target, default_fusion_type
-from ...utils.kwargs_check import check_keys
+from ..shape_stream import ImageGradient, boundary_target, default_fusion_type
+from ...utils.kwargs_check import check_dict_keys, check_keys
 from ..utils import upsample_bilinear
 
 _OWN_PREFIXES = ('decoder.', 'shape_stream.', 'fusion.')
@@ -86,6 +86,8 @@ class GatedShapeHead(BaseModule):
         stream_cfg = dict(shape_stream or {})
         check_keys(stream_cfg, stream_cfg.get('type', 'ShapeStream'),
                    'shape_head.shape_stream', MODELS)
+        check_keys(stream_cfg.get('image_gradient'), ImageGradient,
+                   'shape_head.shape_stream.image_gradient')
         if 'in_channels' not in stream_cfg:
             raise ValueError(
                 'GatedShapeHead.shape_stream.in_channels is required: the channels '
@@ -101,6 +103,7 @@ class GatedShapeHead(BaseModule):
         self.loss_attention = _build_optional(loss_attention, 'loss_attention')
         self.loss_dual_task = _build_optional(loss_dual_task, 'loss_dual_task')
         target = dict(source='labels', radius=1)
+        check_dict_keys(boundary_target or {}, target, 'shape_head.boundary_target')
         target.update(boundary_target or {})
         if target['source'] not in ('labels', 'gt_edge_map'):
             raise ValueError("GatedShapeHead.boundary_target.source must be 'labels' or "
