@@ -53,8 +53,13 @@ def test_check_keys_names_key_section_and_closest_key():
      r"shape_stream\.image_gradient: unknown key 'sigmma' .*did you mean 'sigma'"),
     (dict(head_kwargs=dict(boundary_target=dict(radious=2))),
      r"shape_head\.boundary_target: unknown key 'radious' .*did you mean 'radius'"),
+    (dict(shape_probe_sise=32),
+     r"model: unknown key 'shape_probe_sise' .*did you mean 'shape_probe_size'"),
 ], ids=['shape_stream', 'shape_head', 'fusion', 'loss_dual_task', 'loss_attention',
-        'image_gradient', 'boundary_target'])
+        'image_gradient', 'boundary_target', 'model'])
 def test_typos_in_a_gscnn_model_config(kwargs, message):
+    model_keys = {k: kwargs.pop(k) for k in list(kwargs) if k.startswith('shape_probe')}
+    cfg = tiny_model('fcn', **kwargs)
+    cfg.update(model_keys)
     with pytest.raises(UnknownKeyError, match=message):
-        MODELS.build(tiny_model('fcn', **kwargs))
+        MODELS.build(cfg)

@@ -74,6 +74,7 @@ class GSCNNEncoderDecoder(EncoderDecoder):
 
     def __init__(self, *args, shape_head: Optional[dict] = None,
                  shape_probe_size: int = 64, **kwargs):
+        check_keys(kwargs, EncoderDecoder, 'model', also=('shape_head', 'shape_probe_size'))
         kwargs['decode_head'] = self._wrap_decode_head(kwargs.get('decode_head'), shape_head)
         super().__init__(*args, **kwargs)
         if not hasattr(self.decode_head, 'forward_with_boundary'):
