@@ -260,3 +260,20 @@ def test_attention_loss_half_logits_under_autocast():
     assert torch.isfinite(value) and torch.isfinite(x.grad.float()).all()
     torch.testing.assert_close(value.float(), expected.detach(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(x.grad.float(), y.grad, rtol=1e-2, atol=1e-5)
+
+
+def test_dual_task_loss_uses_shared_float32_logits():
+    """Half logits with their float32 copy given: the same value and the
+    same half gradient as without it; a wrong copy is refused."""
+    logits = (torch.randn(2, 4, 20, 24) * 3).half()
+    label = random_labels(2, 4, 20, 24, True, seed=6)
+    grads = []
+    for shared in (False, True):
+        x = logits.clone().requires_grad_(True)
+        torch.manual_seed(0)
+        value = DualTaskLoss()(x, label, upcast_logits=x.float() if shared else None)
+        value.backward()
+        grads.append((value.detach(), x.grad))
+    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
+    with pytest.raises(ValueError, match='upcast_logits'):
+        DualTaskLoss()(logits, label, upcast_logits=logits.float()[:, :2])

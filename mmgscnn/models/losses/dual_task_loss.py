@@ -128,10 +128,10 @@ class _DualTask(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, seg_label, weight, ignore_index, tau, sigma, need_grad):
+    def forward(ctx, logits, seg_label, weight, ignore_index, tau, sigma, need_grad, upcast):
         dtype = compute_dtype(logits)
         n, c, h, w = logits.shape
-        x = logits.to(dtype)
+        x = logits.to(dtype) if upcast is None else upcast
         y = gumbel_logits(x, tau)
         soft = F.softmax(y, dim=1)
         del y
@@ -183,7 +183,7 @@ class _DualTask(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss):
         grad, = ctx.saved_tensors
-        return grad * grad_loss.to(grad.dtype), None, None, None, None, None, None
+        return grad * grad_loss.to(grad.dtype), None, None, None, None, None, None, None
 
 
 @MODELS.register_module()
@@ -233,7 +233,11 @@ class DualTaskLoss(nn.Module):
         loss_weight: factor on the loss (paper: 1).
         loss_name: key in the loss dict, must start with ``loss_``.
 
-    Forward: seg_logits (N, C, h, w), seg_label (N, H, W) -> scalar.
+    Forward: seg_logits (N, C, h, w), seg_label (N, H, W) -> scalar;
+    optional ``weight`` (N, H, W) per-pixel weights, ``ignore_index``, and
+    ``upcast_logits``: the same logits already in float32 (N, C, H, W at the
+    label size, e.g. shared with the attention loss under AMP), used instead
+    of a new float32 copy; the gradient still goes to ``seg_logits``.
     """
 
     def __init__(self, tau: float = 0.5, sigma: float = 1.0, loss_weight: float = 1.0,
@@ -255,18 +259,30 @@ class DualTaskLoss(nn.Module):
         return 1 + (max(1, math.ceil(2 * self.sigma)) if self.sigma > 0 else 0)
 
     def forward(self, seg_logits: Tensor, seg_label: Tensor, weight: Tensor = None,
-                ignore_index: int = 255, **kwargs) -> Tensor:
+                ignore_index: int = 255, upcast_logits: Tensor = None,
+                **kwargs) -> Tensor:
         if seg_logits.dim() != 4 or seg_label.dim() != 3:
             raise ValueError(f'DualTaskLoss expects seg_logits (N, C, H, W) and seg_label '
                              f'(N, H, W), got {tuple(seg_logits.shape)} and '
                              f'{tuple(seg_label.shape)}')
+        if upcast_logits is not None and (
+                upcast_logits.shape != seg_logits.shape
+                or seg_logits.shape[-2:] != seg_label.shape[-2:]
+                or upcast_logits.dtype != compute_dtype(seg_logits)):
+            raise ValueError(
+                f'DualTaskLoss upcast_logits must be seg_logits in '
+                f'{compute_dtype(seg_logits)} at the label size {tuple(seg_label.shape)}, '
+                f'got {tuple(upcast_logits.shape)} {upcast_logits.dtype} for seg_logits '
+                f'{tuple(seg_logits.shape)}; leave it out otherwise')
         with torch.autocast(device_type=seg_logits.device.type, enabled=False):
             logits = as_two_class(seg_logits)
+            if upcast_logits is not None:
+                upcast_logits = as_two_class(upcast_logits.detach())
             if logits.shape[-2:] != seg_label.shape[-2:]:
                 logits = upsample_bilinear(logits, seg_label.shape[-2:])
             need_grad = torch.is_grad_enabled() and logits.requires_grad
             loss = _DualTask.apply(logits, seg_label, weight, ignore_index, self.tau,
-                                   self.sigma, need_grad)
+                                   self.sigma, need_grad, upcast_logits)
             return self.loss_weight * loss
 
     @property
