@@ -267,7 +267,9 @@ def write_tool_config(path, data_root):
     cfg.test_evaluator = cfg.val_evaluator
     cfg.test_cfg = dict(type='TestLoop')
     cfg.default_hooks.visualization = dict(type='SegVisualizationHook')
-    cfg.visualizer = dict(type='SegBoundaryVisualizer', name='visualizer',
+    # a name of its own: mmengine keeps one visualizer (and its save_dir) per
+    # name per process, and a later test's 'visualizer' would draw into ours
+    cfg.visualizer = dict(type='SegBoundaryVisualizer', name=f'vis_{uuid.uuid4().hex[:8]}',
                           vis_backends=[dict(type='LocalVisBackend')])
     cfg.pop('work_dir')
     Config(cfg.to_dict()).dump(str(path))
