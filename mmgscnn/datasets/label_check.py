@@ -168,9 +168,11 @@ def check_loaded_label(results: dict, num_classes: Optional[int],
     path = results.get('seg_map_path', '<label>')
     label = results['gt_seg_map']
     if label.ndim != 2:
-        raise SegInputError(f'label {path} has {label.shape[-1]} channels; a label map '
-                            'must be single-channel 8-bit (one class id per pixel, PNG '
-                            f'mode L or P); {CHECK_HINT}')
+        what = (f'has {label.shape[-1]} channels' if label.ndim == 3
+                else f'has the shape {tuple(label.shape)} after loading')
+        raise SegInputError(f'label {path} {what}; a label map must be single-channel '
+                            '8-bit (one class id per pixel, PNG mode L or P); '
+                            f'{CHECK_HINT}')
     if isinstance(path, str) and path.lower().endswith('.png') and osp.isfile(path):
         header = png_header(path)
         what = header and png_mode_problem(header)
