@@ -277,3 +277,52 @@ def test_dual_task_loss_uses_shared_float32_logits():
     assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
     with pytest.raises(ValueError, match='upcast_logits'):
         DualTaskLoss()(logits, label, upcast_logits=logits.float()[:, :2])
+
+
+def test_head_skips_the_identity_resize_of_the_decoders_loss(monkeypatch):
+    """GatedShapeHead hands the decoder's ``loss_by_feat`` logits already at
+    the label size: mmseg's resize there is skipped (no identity
+    interpolation is run), with the same losses and gradients as with it."""
+    import contextlib
+
+    import torch.nn.functional as F
+    from mmseg.models.decode_heads import decode_head
+    from mmseg.registry import MODELS
+
+    from helpers import make_batch, tiny_model
+    from mmgscnn.models.decode_heads import gated_shape_head
+
+    model = MODELS.build(tiny_model('fcn'))
+    model.init_weights()
+    model.train()
+    data = make_batch(model, 32, 48)
+    original = decode_head.resize
+    calls = []
+    real_interpolate = F.interpolate
+
+    def counting(input, size=None, *args, **kwargs):
+        if size is not None and tuple(input.shape[-2:]) == tuple(size):
+            calls.append(tuple(size))
+        return real_interpolate(input, size, *args, **kwargs)
+
+    monkeypatch.setattr(F, 'interpolate', counting)
+    results = []
+    for skip in (True, False):
+        if not skip:
+            monkeypatch.setattr(gated_shape_head, '_no_identity_resize',
+                                contextlib.nullcontext)
+        calls.clear()
+        model.zero_grad()
+        torch.manual_seed(0)
+        losses = model(**data, mode='loss')
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((losses, grads, list(calls)))
+        assert decode_head.resize is original
+    (skipped, g_skipped, c_skipped), (plain, g_plain, c_plain) = results
+    assert c_skipped == [] and len(c_plain) >= 1
+    assert skipped.keys() == plain.keys()
+    for key in plain:
+        torch.testing.assert_close(skipped[key], plain[key], rtol=0, atol=0)
+    for a, b in zip(g_skipped, g_plain):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)

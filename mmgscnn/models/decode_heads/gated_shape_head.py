@@ -1,4 +1,5 @@
 """Decode head that adds Gated-SCNN's shape stream to any mmseg decode head."""
+import contextlib
 import copy
 from typing import List
 
@@ -17,6 +18,28 @@ from ..losses.utils import upcast
 from ..utils import upsample_bilinear
 
 _OWN_PREFIXES = ('decoder.', 'shape_stream.', 'fusion.')
+
+
+@contextlib.contextmanager
+def _no_identity_resize():
+    """While the decoder's ``loss_by_feat`` runs on logits that are already
+    at the label size, mmseg's ``resize`` there returns them as they are
+    instead of an identity interpolation (a copy forward and, on CUDA, an
+    atomic-add kernel backward). Exact: a resize to the same size is the
+    identity in every mode."""
+    from mmseg.models.decode_heads import decode_head
+    original = decode_head.resize
+
+    def resize_unless_same(input, size=None, *args, **kwargs):
+        if size is not None and tuple(input.shape[-2:]) == tuple(int(x) for x in size):
+            return input
+        return original(input, size, *args, **kwargs)
+
+    decode_head.resize = resize_unless_same
+    try:
+        yield
+    finally:
+        decode_head.resize = original
 
 
 def _build_optional(cfg, key):
@@ -221,7 +244,8 @@ class GatedShapeHead(BaseModule):
         seg_label = self.decoder._stack_batch_gt(batch_data_samples).squeeze(1)
         size = seg_label.shape[-2:]
         seg_logits = upsample_bilinear(seg_logits, size, self.align_corners)
-        losses = self.decoder.loss_by_feat(seg_logits, batch_data_samples)
+        with _no_identity_resize():
+            losses = self.decoder.loss_by_feat(seg_logits, batch_data_samples)
         boundary_logits = upsample_bilinear(boundary_logits, size, self.align_corners)
         if self.loss_boundary is not None:
             with record_function('mmgscnn.loss_boundary'):
