@@ -326,3 +326,27 @@ def test_head_skips_the_identity_resize_of_the_decoders_loss(monkeypatch):
         torch.testing.assert_close(skipped[key], plain[key], rtol=0, atol=0)
     for a, b in zip(g_skipped, g_plain):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+
+
+def test_attention_loss_uses_shared_float32_logits():
+    """Half logits with their float32 copy given: the same value and half
+    gradient as without it; only the half gradient is kept for backward."""
+    from mmgscnn.models.losses import BoundaryAttentionLoss
+    logits = (torch.randn(2, 4, 20, 24) * 2).half()
+    label = random_labels(2, 4, 20, 24, True, seed=7)
+    boundary = torch.randn(2, 1, 20, 24)
+    results = []
+    for shared in (False, True):
+        x = logits.clone().requires_grad_(True)
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(
+                lambda t: saved.append((tuple(t.shape), t.dtype)) or t, lambda t: t):
+            value = BoundaryAttentionLoss()(x, label, boundary_logits=boundary,
+                                            upcast_logits=x.float() if shared else None)
+        value.backward()
+        assert saved == [((2, 4, 20, 24), torch.float16)]
+        results.append((value.detach(), x.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+    with pytest.raises(ValueError, match='upcast_logits'):
+        BoundaryAttentionLoss()(logits, label, upcast_logits=logits.double())

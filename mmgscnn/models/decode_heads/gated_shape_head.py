@@ -13,7 +13,7 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from ..shape_stream import ImageGradient, boundary_target, default_fusion_type
 from ...utils.kwargs_check import check_dict_keys, check_keys
-from ..losses import DualTaskLoss
+from ..losses import BoundaryAttentionLoss, DualTaskLoss
 from ..losses.utils import upcast
 from ..utils import upsample_bilinear
 
@@ -252,21 +252,26 @@ class GatedShapeHead(BaseModule):
                 target, valid = self.boundary_targets(seg_label, batch_data_samples)
                 losses[self.loss_boundary.loss_name] = self.loss_boundary(
                     boundary_logits, target, valid)
-        # one float32 copy of half-precision logits, shared by our losses (the
-        # dual-task loss sends its gradient to the half logits directly)
-        logits32 = upcast(seg_logits)
+        # one float32 copy of half-precision logits, shared by our losses;
+        # they send their gradients to the half logits directly
+        with torch.no_grad():
+            logits32 = upcast(seg_logits)
+
+        def shared(loss):
+            return dict(upcast_logits=logits32) if (
+                isinstance(loss, (BoundaryAttentionLoss, DualTaskLoss))
+                and logits32 is not seg_logits) else {}
+
         if self.loss_attention is not None:
             with record_function('mmgscnn.loss_attention'):
                 losses[self.loss_attention.loss_name] = self.loss_attention(
-                    logits32, seg_label, ignore_index=self.ignore_index,
-                    boundary_logits=boundary_logits)
+                    seg_logits, seg_label, ignore_index=self.ignore_index,
+                    boundary_logits=boundary_logits, **shared(self.loss_attention))
         if self.loss_dual_task is not None:
-            shared = dict(upcast_logits=logits32) if (
-                isinstance(self.loss_dual_task, DualTaskLoss)
-                and logits32 is not seg_logits) else {}
             with record_function('mmgscnn.loss_dual_task'):
                 losses[self.loss_dual_task.loss_name] = self.loss_dual_task(
-                    seg_logits, seg_label, ignore_index=self.ignore_index, **shared)
+                    seg_logits, seg_label, ignore_index=self.ignore_index,
+                    **shared(self.loss_dual_task))
         return losses
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,

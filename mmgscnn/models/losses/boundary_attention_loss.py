@@ -10,7 +10,7 @@ from mmseg.models.losses import cross_entropy
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from ..shape_stream.boundary_targets import boundary_mask
-from .utils import as_two_class, upcast
+from .utils import as_two_class, check_upcast, compute_dtype, upcast
 
 
 def _logit(p: float) -> float:
@@ -20,6 +20,31 @@ def _logit(p: float) -> float:
     if p >= 1:
         return float('inf')
     return math.log(p / (1.0 - p))
+
+
+class _SelectedCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy over the non-ignored pixels of ``target`` and, in
+    the same pass, its gradient w.r.t. the logits, kept in the logits'
+    dtype (no float32 log-probabilities of half logits kept for backward)."""
+
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index, need_grad, upcast):
+        x = logits.to(compute_dtype(logits)) if upcast is None else upcast
+        logp = F.log_softmax(x, dim=1)
+        # reduction 'sum' (2); total_weight: the number of non-ignored pixels
+        loss, count = torch.ops.aten.nll_loss2d_forward(logp, target, None, 2, ignore_index)
+        count = count.clamp(min=1.0)
+        if need_grad:
+            grad = torch.ops.aten.nll_loss2d_backward(1.0 / count, logp, target, None, 2,
+                                                      ignore_index, count)
+            grad = torch._log_softmax_backward_data(grad, logp, 1, logp.dtype)
+            ctx.save_for_backward(grad.to(logits.dtype))
+        return loss / count
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad, = ctx.saved_tensors
+        return grad * grad_loss.to(grad.dtype), None, None, None, None
 
 
 @MODELS.register_module()
@@ -36,8 +61,9 @@ class BoundaryAttentionLoss(nn.Module):
     The loss is the mean cross-entropy over the selected, non-ignored pixels,
     and exactly 0 (with a valid, zero gradient) when none is selected.
     Without per-pixel weights it is one masked-label cross-entropy summed
-    by ``nll_loss2d``, which also counts the pixels: about 7
-    full-resolution passes, forward and backward, and no per-pixel loss map.
+    by ``nll_loss2d``, which also counts the pixels, with its gradient made
+    in the same forward pass and kept in the logits' dtype: about 7
+    full-resolution passes in all, and no per-pixel loss map.
 
     Args:
         threshold: boundary probability above which a pixel is selected.
@@ -50,8 +76,10 @@ class BoundaryAttentionLoss(nn.Module):
 
     Forward: seg_logits (N, C, H, W), seg_label (N, H, W); optional
     ``weight`` (N, H, W) per-pixel weights (mmseg's sampler),
-    ``ignore_index``, and ``boundary_logits`` (N, 1, h, w), resized to the
-    label size when needed -> scalar.
+    ``ignore_index``, ``boundary_logits`` (N, 1, h, w), resized to the
+    label size when needed, and ``upcast_logits``: the same logits already
+    in float32 (shared with the dual-task loss under AMP; at the label
+    size) -> scalar.
     """
 
     def __init__(self, threshold: float = 0.8, radius: int = 1,
@@ -66,8 +94,11 @@ class BoundaryAttentionLoss(nn.Module):
 
     def forward(self, seg_logits: Tensor, seg_label: Tensor, weight: Tensor = None,
                 ignore_index: int = 255, boundary_logits: Tensor = None,
-                **kwargs) -> Tensor:
+                upcast_logits: Tensor = None, **kwargs) -> Tensor:
+        check_upcast('BoundaryAttentionLoss', seg_logits, seg_label, upcast_logits)
         seg_logits = as_two_class(seg_logits)
+        if upcast_logits is not None:
+            upcast_logits = as_two_class(upcast_logits.detach())
         if seg_logits.shape[-2:] != seg_label.shape[-2:]:
             seg_logits = resize(seg_logits, size=seg_label.shape[-2:], mode='bilinear',
                                 align_corners=False)
@@ -87,14 +118,14 @@ class BoundaryAttentionLoss(nn.Module):
                 pixel_weight = (selected & (seg_label != ignore_index)).to(
                     upcast(seg_logits).dtype) * weight
                 count = pixel_weight.sum()
-        logits = upcast(seg_logits)
         if weight is None:
-            # reduction 'sum' (2); total_weight: the non-ignored target pixels
-            loss, count = torch.ops.aten.nll_loss2d_forward(
-                F.log_softmax(logits, dim=1), target, None, 2, ignore_index)
-        else:
-            loss = cross_entropy(logits, seg_label, weight=pixel_weight, reduction='none',
-                                 ignore_index=ignore_index).sum()
+            with torch.autocast(device_type=seg_logits.device.type, enabled=False):
+                need_grad = torch.is_grad_enabled() and seg_logits.requires_grad
+                loss = _SelectedCrossEntropy.apply(seg_logits, target, ignore_index,
+                                                   need_grad, upcast_logits)
+            return self.loss_weight * loss
+        loss = cross_entropy(upcast(seg_logits), seg_label, weight=pixel_weight,
+                             reduction='none', ignore_index=ignore_index).sum()
         return self.loss_weight * loss / count.clamp(min=1.0)
 
     @property

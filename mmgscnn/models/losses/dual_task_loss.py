@@ -10,7 +10,7 @@ from torch import Tensor
 from mmseg.registry import MODELS
 from ..shape_stream.image_gradient import sobel_kernels
 from ..utils import upsample_bilinear
-from .utils import as_two_class, compute_dtype
+from .utils import as_two_class, check_upcast, compute_dtype
 
 #: A per-class boundary magnitude above this is "on a boundary" (a hard edge
 #: gives magnitudes of 0.05 and more throughout the smoothing footprint;
@@ -265,15 +265,7 @@ class DualTaskLoss(nn.Module):
             raise ValueError(f'DualTaskLoss expects seg_logits (N, C, H, W) and seg_label '
                              f'(N, H, W), got {tuple(seg_logits.shape)} and '
                              f'{tuple(seg_label.shape)}')
-        if upcast_logits is not None and (
-                upcast_logits.shape != seg_logits.shape
-                or seg_logits.shape[-2:] != seg_label.shape[-2:]
-                or upcast_logits.dtype != compute_dtype(seg_logits)):
-            raise ValueError(
-                f'DualTaskLoss upcast_logits must be seg_logits in '
-                f'{compute_dtype(seg_logits)} at the label size {tuple(seg_label.shape)}, '
-                f'got {tuple(upcast_logits.shape)} {upcast_logits.dtype} for seg_logits '
-                f'{tuple(seg_logits.shape)}; leave it out otherwise')
+        check_upcast('DualTaskLoss', seg_logits, seg_label, upcast_logits)
         with torch.autocast(device_type=seg_logits.device.type, enabled=False):
             logits = as_two_class(seg_logits)
             if upcast_logits is not None:

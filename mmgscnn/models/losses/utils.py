@@ -21,3 +21,16 @@ def as_two_class(logits: Tensor) -> Tensor:
 def compute_dtype(x: Tensor) -> torch.dtype:
     """The dtype :func:`upcast` gives ``x``, without making the copy."""
     return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+
+
+def check_upcast(loss: str, seg_logits: Tensor, seg_label: Tensor, upcast: Tensor) -> None:
+    """Refuse an ``upcast_logits`` that is not ``seg_logits`` in the compute
+    dtype at the label size (one-line error naming the loss)."""
+    if upcast is not None and (upcast.shape != seg_logits.shape
+                               or seg_logits.shape[-2:] != seg_label.shape[-2:]
+                               or upcast.dtype != compute_dtype(seg_logits)):
+        raise ValueError(
+            f'{loss} upcast_logits must be seg_logits in {compute_dtype(seg_logits)} at '
+            f'the label size {tuple(seg_label.shape)}, got {tuple(upcast.shape)} '
+            f'{upcast.dtype} for seg_logits {tuple(seg_logits.shape)}; leave it out '
+            f'otherwise')
