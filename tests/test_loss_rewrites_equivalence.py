@@ -350,3 +350,44 @@ def test_attention_loss_uses_shared_float32_logits():
     assert torch.equal(results[0][1], results[1][1])
     with pytest.raises(ValueError, match='upcast_logits'):
         BoundaryAttentionLoss()(logits, label, upcast_logits=logits.double())
+
+
+def test_head_losses_on_half_logits_keep_no_float32_copies():
+    """GatedShapeHead.loss_by_feat on bfloat16 logits under autocast: our
+    three losses equal those of the float32 logits of the same values, and
+    they keep no float32 full-resolution tensor for backward (the only one
+    left is mmseg's own cross-entropy's log-probabilities)."""
+    from mmseg.registry import MODELS
+
+    from helpers import make_batch, tiny_model
+
+    model = MODELS.build(tiny_model('fcn'))
+    model.train()
+    data = make_batch(model, 32, 48)
+    samples = data['data_samples']
+    head = model.decode_head
+    g = torch.Generator().manual_seed(0)
+    seg = (torch.randn(2, head.num_classes, 32, 48, generator=g) * 2).bfloat16()
+    boundary = torch.randn(2, 1, 32, 48, generator=g).bfloat16()
+    results = []
+    for half in (True, False):
+        x = (seg if half else seg.float()).clone().requires_grad_(True)
+        b = (boundary if half else boundary.float()).clone().requires_grad_(True)
+        saved = []
+        torch.manual_seed(0)
+        with torch.autograd.graph.saved_tensors_hooks(
+                lambda t: saved.append((tuple(t.shape), t.dtype, t.data_ptr())) or t,
+                lambda t: t), torch.autocast('cpu', dtype=torch.bfloat16, enabled=half):
+            losses = head.loss_by_feat(x, b, samples)
+        ours = {k: v for k, v in losses.items()
+                if k in ('loss_boundary', 'loss_attention', 'loss_dual_task')}
+        assert len(ours) == 3 and all(torch.isfinite(v) for v in ours.values())
+        sum(ours.values()).backward()
+        assert torch.isfinite(x.grad.float()).all() and torch.isfinite(b.grad.float()).all()
+        results.append((ours, saved))
+    (half_losses, half_saved), (full_losses, _) = results
+    for key in full_losses:
+        torch.testing.assert_close(half_losses[key].float(), full_losses[key],
+                                   rtol=1e-5, atol=1e-6)
+    full_res32 = {s for s in half_saved if s[1] == torch.float32 and s[0][-2:] == (32, 48)}
+    assert [s[:2] for s in full_res32] == [((2, head.num_classes, 32, 48), torch.float32)]
