@@ -47,8 +47,17 @@ def both(fn_ref, fn_new, logits, *args, seed=0, **kwargs):
     return out
 
 
+@pytest.fixture(params=['cpu_paths', 'cuda_paths'])
+def code_path(request, monkeypatch):
+    """Both filter forms: channels repeated for one output each (CPU) and
+    several outputs per channel with one norm pass (CUDA), run here."""
+    if request.param == 'cuda_paths':
+        monkeypatch.setattr(dual_task, '_cuda_paths', lambda x: True)
+    return request.param
+
+
 @pytest.mark.parametrize('case', DUAL_CASES)
-def test_dual_task_loss_equals_the_replaced_implementation(case):
+def test_dual_task_loss_equals_the_replaced_implementation(case, code_path):
     n, c, h, w, sigma, tau, ignored, weighted, size = case
     g = torch.Generator().manual_seed(c * 100 + h)
     logits = torch.randn(n, c, *(size or (h, w)), generator=g, dtype=torch.float64) * 3
@@ -65,7 +74,7 @@ def test_dual_task_loss_equals_the_replaced_implementation(case):
     torch.testing.assert_close(g_new, g_ref, rtol=1e-10, atol=1e-15)
 
 
-def test_dual_task_loss_other_ignore_index():
+def test_dual_task_loss_other_ignore_index(code_path):
     logits = torch.randn(2, 3, 20, 22, dtype=torch.float64)
     label = random_labels(2, 3, 20, 22, True, seed=3)
     label[label == 255] = 7
@@ -88,7 +97,7 @@ def test_gumbel_sample_keeps_the_random_stream():
         torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)
 
 
-def test_boundary_magnitude_equals_the_replaced_one():
+def test_boundary_magnitude_equals_the_replaced_one(code_path):
     maps = torch.rand(2, 3, 15, 26, dtype=torch.float64)
     for sigma in (0.0, 1.0, 2.0):
         torch.testing.assert_close(dual_task.boundary_magnitude(maps, sigma),
@@ -117,7 +126,7 @@ def test_dual_task_loss_under_bf16_autocast_is_finite_and_close():
     torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-2, atol=1e-7)
 
 
-def test_dual_task_loss_keeps_no_fp32_copy_of_half_logits():
+def test_dual_task_loss_keeps_no_fp32_copy_of_half_logits(code_path):
     """Half-precision logits: the only full-resolution tensor kept for the
     backward pass is the gradient, in half precision; the gradient is that
     of the float32 computation."""
@@ -391,3 +400,12 @@ def test_head_losses_on_half_logits_keep_no_float32_copies():
                                    rtol=1e-5, atol=1e-6)
     full_res32 = {s for s in half_saved if s[1] == torch.float32 and s[0][-2:] == (32, 48)}
     assert [s[:2] for s in full_res32] == [((2, head.num_classes, 32, 48), torch.float32)]
+
+
+def test_traffic_proxy_counts_the_dual_task_cuda_paths():
+    from mmgscnn.benchmark.traffic import cuda_code_paths
+    x = torch.zeros(1)
+    assert not dual_task._cuda_paths(x)
+    with cuda_code_paths():
+        assert dual_task._cuda_paths(x)
+    assert not dual_task._cuda_paths(x)

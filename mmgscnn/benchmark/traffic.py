@@ -118,15 +118,19 @@ class _TrafficCounter:
 def cuda_code_paths():
     """Let the model take the code paths it takes on CUDA, on any device:
     the stream channels-last, integer enlargements by blends."""
+    from mmgscnn.models.losses import dual_task_loss
     from mmgscnn.models.shape_stream import shape_stream
     from mmgscnn.models.utils import upsample
-    saved = shape_stream._channels_last_pays_off, upsample._blends_pay_off
+    saved = (shape_stream._channels_last_pays_off, upsample._blends_pay_off,
+             dual_task_loss._cuda_paths)
     shape_stream._channels_last_pays_off = lambda x: True
     upsample._blends_pay_off = lambda x: True
+    dual_task_loss._cuda_paths = lambda x: True
     try:
         yield
     finally:
-        shape_stream._channels_last_pays_off, upsample._blends_pay_off = saved
+        (shape_stream._channels_last_pays_off, upsample._blends_pay_off,
+         dual_task_loss._cuda_paths) = saved
 
 
 def count_traffic(fn, size, training):

@@ -70,12 +70,33 @@ def _filter_bank(sobel_channels: int, sigma: float, device, dtype) -> tuple:
     return weight, bias, k // 2
 
 
+def _cuda_paths(x: Tensor) -> bool:
+    """Whether the filters run as depthwise convolutions with several
+    outputs per channel and the norm as one ``vector_norm`` (on CUDA: the
+    fewest passes). Elsewhere the channels are repeated for one output
+    each and the norm is two ``hypot`` passes: the CPU's convolutions with
+    several outputs per channel and its ``vector_norm`` over a middle
+    dimension are 5-30x slower. Same values either way."""
+    return x.device.type == 'cuda'
+
+
+def _magnitude(g: Tensor) -> Tensor:
+    """(N, M, 3, H, W) (gx, gy, eps) -> (N, M, H, W) Euclidean norm."""
+    if _cuda_paths(g):
+        return torch.linalg.vector_norm(g, dim=2)
+    return torch.hypot(torch.hypot(g[:, :, 0], g[:, :, 1]), g[:, :, 2])
+
+
 def _replicate_conv(x: Tensor, weight: Tensor, bias: Tensor, r: int) -> Tensor:
-    """Depthwise ``conv2d`` of (N, C, H, W) with replicate padding ``r``:
-    one zero-padded full-resolution pass, then the bands of width ``r``
-    along the frame recomputed from replicate-padded strips (small)."""
+    """Depthwise ``conv2d`` of (N, C, H, W) with replicate padding ``r``
+    and ``weight.shape[0] // C`` outputs per channel: one zero-padded
+    full-resolution pass, then the bands of width ``r`` along the frame
+    recomputed from replicate-padded strips (small)."""
     n, c, h, w = x.shape
     groups = c
+    if not _cuda_paths(x):
+        groups = weight.shape[0]
+        x = x.repeat_interleave(groups // c, dim=1)
     if h <= 4 * r or w <= 4 * r:  # tiny maps: pad the whole map
         return F.conv2d(F.pad(x, (r, r, r, r), mode='replicate'), weight, bias,
                         groups=groups)
@@ -97,7 +118,11 @@ def _replicate_conv_adjoint(grad: Tensor, weight: Tensor, r: int, groups: int) -
     one transposed convolution, then the gradient of the padding folded
     onto the frame (small strips). (N, groups * m, H, W) -> (N, groups,
     H, W), a view."""
-    g = F.conv_transpose2d(grad, weight, groups=groups)   # (N, groups, H + 2r, W + 2r)
+    if _cuda_paths(grad):
+        g = F.conv_transpose2d(grad, weight, groups=groups)  # (N, groups, H + 2r, W + 2r)
+    else:
+        g = F.conv_transpose2d(grad, weight, groups=grad.shape[1])
+        g = g.view(g.shape[0], groups, -1, *g.shape[-2:]).sum(dim=2)
     h, w = g.shape[-2] - 2 * r, g.shape[-1] - 2 * r
     g[..., r:r + 1] += g[..., :r].sum(-1, keepdim=True)
     g[..., r + w - 1:r + w] += g[..., r + w:].sum(-1, keepdim=True)
@@ -115,7 +140,7 @@ def boundary_magnitude(maps: Tensor, sigma: float) -> Tensor:
     n, c, h, w = maps.shape
     weight, bias, r = _filter_bank(c, sigma, maps.device, maps.dtype)
     g = _replicate_conv(maps, weight[:3 * c], bias[:3 * c], r)
-    return torch.linalg.vector_norm(g.view(n, c, 3, h, w), dim=2)
+    return _magnitude(g.view(n, c, 3, h, w))
 
 
 class _DualTask(torch.autograd.Function):
@@ -147,7 +172,7 @@ class _DualTask(torch.autograd.Function):
         bank, bias, r = _filter_bank(3 * c, sigma, x.device, dtype)
         g = _replicate_conv(maps, bank, bias, r).view(n, 3 * c + 1, 3, h, w)
         del maps
-        zeta = torch.linalg.vector_norm(g, dim=2)                 # (N, 3c + 1, H, W)
+        zeta = _magnitude(g)                                      # (N, 3c + 1, H, W)
         # on a boundary of the prediction (pred) and of the truth (gt), and
         # not near an ignored pixel (the threshold channel is huge there)
         on = zeta[:, c:3 * c] > g[:, 3 * c, 0].unsqueeze(1)     # (N, 2c, H, W)
@@ -218,9 +243,11 @@ class DualTaskLoss(nn.Module):
     together by one depthwise 2-D convolution (replicate padding: one
     full-resolution pass, the frame's bands recomputed from small strips);
     the masks, the loss and its gradient follow in about 20 more
-    full-resolution passes; the gradient w.r.t. the logits is made in the
-    forward pass and is the only full-resolution tensor kept for backward
-    (in the logits' dtype). No host-device synchronisation.
+    full-resolution passes (24 in all on CUDA, forward and backward; the
+    CPU takes two more, see :func:`_cuda_paths`); the gradient w.r.t. the
+    logits is made in the forward pass and is the only full-resolution
+    tensor kept for backward (in the logits' dtype). No host-device
+    synchronisation.
 
     Works as a ``loss_decode`` entry of any decode head (mmseg's call
     convention: ``loss(seg_logits, seg_label, weight=None, ignore_index=255)``;
