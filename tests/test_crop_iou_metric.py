@@ -116,9 +116,22 @@ def test_crop_factors_equal_mIoU_of_the_crop_by_hand():
     metric = CropIoUMetric(crop_factors=(300, 0, 150))  # any order, keys as given
     res = evaluate(metric, [sample(*m) for m in maps])
     assert list(res) == ['mIoU@crop300', 'mIoU@crop0', 'mIoU@crop150']
-    for i, c in enumerate((300, 0, 150)):
-        boxes = [metric.crop_boxes(*gt.shape)[i] for _, gt in maps]
+    # boxes by hand from the paper's protocol: edges c, 924 - c, 100 + 2c and
+    # 1948 - 2c of 1024x2048, scaled and rounded (64x128: /16; 90x120: rows
+    # x 90/1024, columns x 120/2048)
+    hand = {300: [(19, 39, 44, 84), (26, 55, 41, 79)],
+            0: [(0, 58, 6, 122), (0, 81, 6, 114)],
+            150: [(9, 48, 25, 103), (13, 68, 23, 97)]}
+    for c, (small, other) in hand.items():
+        boxes = [small, other, small]
         assert res[f'mIoU@crop{c}'] == pytest.approx(hand_miou(maps, boxes), abs=1e-6)
+
+
+def test_crop_edges_round_half_up():
+    """128x256 is 1024x2048 / 8: edges at x.5 px round up (12.5 -> 13, 37.5
+    -> 38, 218.5 -> 219, 115.5 -> 116, 243.5 -> 244), not to even."""
+    boxes = CropIoUMetric(crop_factors=(0, 100, 300)).crop_boxes(128, 256)
+    assert boxes == [(0, 116, 13, 244), (13, 103, 38, 219), (38, 78, 88, 169)]
 
 
 def test_without_border_crop0_is_the_whole_image():
