@@ -11,6 +11,6 @@ from .utils import patch_mmengine_checkpoint_loading
 patch_mmengine_checkpoint_loading()
 
 from . import models  # noqa: E402,F401
-from . import datasets, evaluation, visualization  # noqa: E402,F401
+from . import datasets, engine, evaluation, visualization  # noqa: E402,F401
 
 __version__ = '0.1.0'

@@ -1,9 +1,11 @@
 """mmgscnn.cli.train (tools/train.py): training from a config file, resuming,
 and the errors it stops with."""
+import os
 import os.path as osp
 
 import pytest
 import torch
+from mmengine.runner.checkpoint import _load_checkpoint
 
 from mmgscnn.cli import train as cli_train
 
@@ -15,10 +17,17 @@ def test_train_tool_trains_and_resumes(tmp_path):
     config = write_tool_config(tmp_path / 'tiny.py', data_root)
     work = str(tmp_path / 'work')
     cli_train.main([config, '--work-dir', work, '--cfg-options', 'train_cfg.max_iters=2'])
-    assert osp.isfile(osp.join(work, 'iter_2.pth'))
+    first = osp.join(work, 'iter_2.pth')
+    assert osp.isfile(first)
+    stamp = os.stat(first).st_mtime_ns
     runner = cli_train.main([config, '--work-dir', work, '--resume',
                              '--cfg-options', 'train_cfg.max_iters=4'])
     assert runner.iter == 4 and osp.isfile(osp.join(work, 'iter_4.pth'))
+    # resumed at iteration 2: iterations 1-2 (and their checkpoint) not redone
+    assert os.stat(first).st_mtime_ns == stamp, '--resume was ignored'
+    assert any(type(h).__name__ == 'RNGStateHook' for h in runner.hooks)
+    saved = _load_checkpoint(osp.join(work, 'iter_4.pth'))
+    assert saved['meta']['iter'] == 4 and 'torch_rng_state' in saved['meta']
 
     with pytest.raises(FileNotFoundError, match='does not exist'):
         cli_train.main([str(tmp_path / 'nope.py')])

@@ -56,12 +56,16 @@ def checked_runner(cfg, stage: str) -> Runner:
     pipeline gets the checked loading transforms (a bad image or label stops
     the run naming the file; see :mod:`mmgscnn.datasets.checked_pipelines`);
     a GSCNN model with mmseg's default visualizer draws boundary pictures
-    (:mod:`mmgscnn.visualization.default_visualizer`)."""
+    (:mod:`mmgscnn.visualization.default_visualizer`); training saves and
+    resumes torch's random state (:class:`mmgscnn.engine.RNGStateHook`)."""
     try:
         check_dataset_folders(cfg, stage)
     except DatasetNotFoundError as err:
         raise SystemExit(str(err)) from None
     use_checked_loading(cfg)
+    hooks = list(cfg.get('custom_hooks') or [])
+    if stage == 'train' and not any(h.get('type') == 'RNGStateHook' for h in hooks):
+        cfg.custom_hooks = hooks + [dict(type='RNGStateHook')]  # resume = no interruption
     if use_boundary_visualizer(cfg):
         print('[mmgscnn] the model has a shape stream: pictures by SegBoundaryVisualizer '
               "(image | ground truth | prediction | boundary map) instead of mmseg's "
