@@ -88,15 +88,12 @@ def boundary_target(label, ignore_index, radius):
     valid pixel within ``radius`` (Chebyshev, inside the image) has another
     label; a pixel within ``radius`` of an ignored one is not valid."""
     h, w = label.shape
-    target = np.zeros((h, w))
     valid = np.ones((h, w), bool)
     for y in range(h):
         for x in range(w):
             win = label[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]
             valid[y, x] = not (win == ignore_index).any()
-            if valid[y, x]:
-                target[y, x] = float(((win != label[y, x]) & (win != ignore_index)).any())
-    return target, valid
+    return (label_boundaries(label, ignore_index, radius) & valid).astype(np.float64), valid
 
 
 def balanced_bce(logits, target, valid):
@@ -204,3 +201,17 @@ def conv1x1_bn_relu(x, weight, bn, relu=True):
     y = (y - mean[:, None, None]) / np.sqrt(var[:, None, None] + eps) * gamma[:, None, None] \
         + beta[:, None, None]
     return np.maximum(y, 0) if relu else y
+
+
+def label_boundaries(label, ignore_index, radius):
+    """(H, W) labels -> (H, W) bool: labelled pixels with a labelled pixel of
+    another class within ``radius`` (Chebyshev, inside the image)."""
+    h, w = label.shape
+    out = np.zeros((h, w), bool)
+    for y in range(h):
+        for x in range(w):
+            if label[y, x] == ignore_index:
+                continue
+            win = label[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]
+            out[y, x] = ((win != label[y, x]) & (win != ignore_index)).any()
+    return out
