@@ -6,6 +6,23 @@ import math
 import numpy as np
 
 
+def fix_uniform_noise(monkeypatch):
+    """Replace ``torch.rand_like`` (the Gumbel sampler's uniform draws) by a
+    fixed sample per shape, in (0.01, 0.99); returns {shape: float64 sample}."""
+    import torch
+    u = {}
+
+    def rand_like(x, **kwargs):
+        key = tuple(x.shape)
+        if key not in u:
+            g = torch.Generator().manual_seed(7)
+            u[key] = torch.rand(x.shape, generator=g, dtype=torch.float64) * 0.98 + 0.01
+        return u[key].to(x.dtype).clone()
+
+    monkeypatch.setattr(torch, 'rand_like', rand_like)
+    return u
+
+
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 

@@ -29,7 +29,9 @@ def test_test_tool_reports_the_metrics_and_draws(tmp_path):
         cli_test.main([config, str(tmp_path / 'missing.pth')])
 
 
-def test_test_time_augmentation_with_gscnn(tmp_path):
+def test_test_time_augmentation_with_gscnn_smoke(tmp_path):
+    """tools/test.py --tta runs a GSCNN model through mmseg's TTA pipeline
+    (smoke test: the merged values are pinned by test_gscnn_tta_values)."""
     config, ckpt, _ = trained_tiny(tmp_path)
     cfg = Config.fromfile(config)
     cfg.tta_model = dict(type='SegTTAModel')

@@ -16,6 +16,7 @@ from mmseg.structures import SegDataSample
 import mmgscnn.models.losses.dual_task_loss as dual_task
 from mmgscnn.models import DualTaskLoss
 
+import method_references
 from helpers import (TINY_CLASSES, check_loss_name, degenerate_cases, draw_scene,
                      losses_on_case, tiny_runner_config, two_regions, write_camvid_layout)
 
@@ -163,12 +164,20 @@ def test_dual_task_ignore_regions_make_no_loss_and_get_no_gradient():
     assert logits.grad[..., :6].abs().sum() == 0
 
 
-def test_dual_task_any_number_of_classes_and_resized_logits():
+def test_dual_task_any_number_of_classes_and_resized_logits(monkeypatch):
+    """Logits at half the label size, 2 to 40 classes: the loss of the
+    bilinearly enlarged logits, equal to the float64 reference
+    (method_references.dual_task_loss) with the Gumbel noise fixed."""
+    u = method_references.fix_uniform_noise(monkeypatch)
     torch.manual_seed(0)
     for c in (2, 5, 19, 40):
         label = torch.randint(0, c, (2, 16, 20))
-        loss = DualTaskLoss()(torch.randn(2, c, 8, 10), label)  # half resolution
-        assert torch.isfinite(loss) and loss.item() > 0
+        logits = torch.randn(2, c, 8, 10, dtype=torch.float64)
+        loss = DualTaskLoss()(logits, label)  # half resolution
+        big = F.interpolate(logits, size=(16, 20), mode='bilinear', align_corners=False)
+        expected = method_references.dual_task_loss(big.numpy(), label.numpy(),
+                                                    u[tuple(big.shape)].numpy(), 0.5, 1.0)
+        assert loss.item() == pytest.approx(expected, rel=1e-9) and expected > 0.05
 
 
 @pytest.mark.parametrize('case', degenerate_cases(), ids=lambda c: c[0])

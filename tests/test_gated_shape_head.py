@@ -60,7 +60,8 @@ def test_gscnn_modes_gradients_and_sizes(head, size):
         assert b.min() >= 0 and b.max() <= 1
 
 
-def test_stride2_shape_stream_trains():
+def test_stride2_shape_stream_trains_smoke():
+    """Runs (values: test_method_formulas' stride-2 stream inputs)."""
     model = build(tiny_model('sepaspp', shape_stream=dict(stride=2,
                                                            image_gradient=dict(method='canny'))))
     data = make_batch(model, 48, 64)

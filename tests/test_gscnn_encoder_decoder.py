@@ -138,7 +138,7 @@ def test_cuda_code_path_gives_the_same_training_step_and_prediction(monkeypatch)
 
 
 @pytest.mark.parametrize('head', ['sepaspp', 'uper'])
-def test_slide_inference_matches_whole_shape(head):
+def test_slide_inference_sizes_and_values_of_its_windows(head):
     cfg = tiny_model(head)
     cfg.test_cfg = ConfigDict(mode='slide', crop_size=(32, 32), stride=(24, 24))
     model = build(cfg).eval()
@@ -148,6 +148,23 @@ def test_slide_inference_matches_whole_shape(head):
     assert preds[0].pred_sem_seg.shape == (67, 93)
     assert preds[0].pred_boundary.shape == (67, 93)
     assert model.out_channels == len(TINY_CLASSES)  # restored after predict
+    # values: on the 67x93 input (not padded at test time) the windows start
+    # at rows 0, 24, 35 and columns 0, 24, 48, 61; the top-left 24x24 pixels
+    # lie in the first window only, rows 56.. and columns 80.. in the last
+    # one: there they are that window's own prediction
+    assert data['inputs'].shape[-2:] == (67, 93)
+    for (y, x), (rows, cols) in [((0, 0), (slice(0, 24), slice(0, 24))),
+                                 ((35, 61), (slice(56, 67), slice(80, 93)))]:
+        window = data['inputs'][:1, :, y:y + 32, x:x + 32]
+        meta = dict(ori_shape=(32, 32), img_shape=(32, 32), pad_shape=(32, 32),
+                    padding_size=[0, 0, 0, 0])
+        with torch.no_grad():
+            seg, boundary = model.encode_decode_with_boundary(window, [meta])
+        inside = (slice(rows.start - y, rows.stop - y), slice(cols.start - x, cols.stop - x))
+        torch.testing.assert_close(preds[0].pred_boundary.data[0, rows, cols],
+                                   boundary[0, 0][inside].sigmoid(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(preds[0].seg_logits.data[:, rows, cols],
+                                   seg[0][(slice(None), ) + inside], rtol=1e-5, atol=1e-5)
 
 
 def test_predict_without_boundary_and_plain_model_equivalence():

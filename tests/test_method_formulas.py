@@ -92,6 +92,17 @@ def test_fused_map_is_sigmoid_of_fuse_of_boundary_probability_and_gradient():
                                rtol=1e-5, atol=1e-6)
 
 
+def test_stride2_stream_sees_the_area_pooled_image_and_its_gradient():
+    stream = tiny_stream(stride=2)
+    image = torch.rand(1, 3, 8, 10, dtype=D) * 255
+    size = stream.output_size((8, 10))
+    assert size == (4, 5) and stream.output_size((9, 11)) == (5, 6)
+    pixels, grad = stream.image_inputs(image, size)
+    pooled = ref.area_pool(image[0].numpy(), (4, 5))
+    np.testing.assert_allclose(pixels[0].numpy(), pooled / 255, rtol=1e-12)
+    np.testing.assert_allclose(grad[0, 0].numpy(), ref.sobel_magnitude(pooled), atol=1e-12)
+
+
 # -------------------------------------------------------- the image gradient
 def ramp(profile, rows, axis):
     """A grey image constant along one axis, ``profile`` along the other."""
@@ -314,18 +325,7 @@ def test_attention_loss_thresholds_probabilities_by_hand():
 # ------------------------------------------------------------ the dual-task loss
 @pytest.fixture
 def fixed_noise(monkeypatch):
-    """The Gumbel sampler's uniform draws replaced by a fixed sample."""
-    u = {}
-
-    def rand_like(x, **kwargs):
-        key = tuple(x.shape)
-        if key not in u:
-            g = torch.Generator().manual_seed(7)
-            u[key] = torch.rand(x.shape, generator=g, dtype=torch.float64) * 0.98 + 0.01
-        return u[key].to(x.dtype).clone()
-
-    monkeypatch.setattr(torch, 'rand_like', rand_like)
-    return u
+    return ref.fix_uniform_noise(monkeypatch)
 
 
 @pytest.mark.parametrize('tau', [0.5, 2.0])
