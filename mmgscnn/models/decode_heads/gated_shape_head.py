@@ -16,6 +16,8 @@ from ...utils.kwargs_check import check_dict_keys, check_keys
 from ..losses import BoundaryAttentionLoss, DualTaskLoss
 from ..losses.utils import upcast
 from ..utils import upsample_bilinear
+from ..utils.regional_compile import (check_device, compile_module, compile_settings,
+                                      compiled_function, region_settings, uses_cuda_graphs)
 
 _OWN_PREFIXES = ('decoder.', 'shape_stream.', 'fusion.')
 
@@ -97,6 +99,12 @@ class GatedShapeHead(BaseModule):
             tolerances the boundary F-score is read at. The official code
             marks pixels within 2 px of a border (a 4 px band);
             ``radius=2`` gives that band.
+        compile: ``torch.compile`` of the shape stream and of our losses
+            (boundary targets, boundary BCE, attention and dual-task losses),
+            not of the backbone or the decoder; None (default): eager. See
+            :func:`~mmgscnn.models.utils.regional_compile.compile_settings`:
+            ``dict(stream=True, losses=True, mode='default', dynamic=None)``;
+            ``mode='reduce-overhead'`` captures CUDA graphs (CUDA only).
     """
 
     def __init__(self, decoder: dict, shape_stream: dict, fusion: dict = dict(channels=64),
@@ -105,7 +113,7 @@ class GatedShapeHead(BaseModule):
                                      loss_weight=1.0),
                  loss_dual_task=dict(type='DualTaskLoss', loss_weight=1.0),
                  boundary_target=dict(source='labels', radius=1),
-                 init_cfg=None):
+                 compile=None, init_cfg=None):
         super().__init__(init_cfg)
         self.decoder = self._build_decoder(decoder)
         stream_cfg = dict(shape_stream or {})
@@ -134,6 +142,9 @@ class GatedShapeHead(BaseModule):
             raise ValueError("GatedShapeHead.boundary_target.source must be 'labels' or "
                              f"'gt_edge_map', got {target['source']!r}")
         self.boundary_target = target
+        self.compile_settings = compile_settings(compile)
+        if region_settings(self.compile_settings, 'stream') is not None:
+            compile_module(self.shape_stream, self.compile_settings)
 
     @staticmethod
     def _build_decoder(cfg):
@@ -198,6 +209,9 @@ class GatedShapeHead(BaseModule):
                 "GatedShapeHead needs the input image: use model type "
                 "'GSCNNEncoderDecoder' (model=dict(type='GSCNNEncoderDecoder', ...)) "
                 "instead of 'EncoderDecoder'")
+        check_device(self.compile_settings, image)
+        if uses_cuda_graphs(self.compile_settings):
+            torch.compiler.cudagraph_mark_step_begin()
         with record_function('mmgscnn.shape_stream'):
             boundary_logits, fused = self.shape_stream(
                 inputs, image, getattr(inputs, 'image_valid', None))
@@ -224,18 +238,22 @@ class GatedShapeHead(BaseModule):
         seg_logits, boundary_logits = self.forward_with_boundary(inputs)
         return self.loss_by_feat(seg_logits, boundary_logits, batch_data_samples)
 
-    def boundary_targets(self, seg_label: Tensor, batch_data_samples) -> tuple:
-        """(N, H, W) labels -> boundary target and valid mask, (N, 1, H, W)."""
-        radius = self.boundary_target['radius']
+    def edge_map(self, batch_data_samples):
+        """(N, 1, H, W) ``gt_edge_map`` of the samples when the boundary
+        targets come from it, else None."""
         if self.boundary_target['source'] == 'labels':
-            return boundary_target(seg_label, self.ignore_index, radius)
+            return None
         if not all('gt_edge_map' in ds for ds in batch_data_samples):
             raise KeyError(
                 "GatedShapeHead.boundary_target.source='gt_edge_map' but the data "
                 "samples have no gt_edge_map: add dict(type='GenerateEdge') to the "
                 "train pipeline before PackSegInputs, or use source='labels'")
-        edge = torch.stack([ds.gt_edge_map.data for ds in batch_data_samples])
-        return boundary_target(seg_label, self.ignore_index, radius, edge_map=edge)
+        return torch.stack([ds.gt_edge_map.data for ds in batch_data_samples])
+
+    def boundary_targets(self, seg_label: Tensor, batch_data_samples) -> tuple:
+        """(N, H, W) labels -> boundary target and valid mask, (N, 1, H, W)."""
+        return boundary_target(seg_label, self.ignore_index, self.boundary_target['radius'],
+                               edge_map=self.edge_map(batch_data_samples))
 
     def loss_by_feat(self, seg_logits: Tensor, boundary_logits: Tensor,
                      batch_data_samples) -> dict:
@@ -246,10 +264,26 @@ class GatedShapeHead(BaseModule):
         seg_logits = upsample_bilinear(seg_logits, size, self.align_corners)
         with _no_identity_resize():
             losses = self.decoder.loss_by_feat(seg_logits, batch_data_samples)
-        boundary_logits = upsample_bilinear(boundary_logits, size, self.align_corners)
+        edge_map = None if self.loss_boundary is None else self.edge_map(batch_data_samples)
+        shape_losses = compiled_function(GatedShapeHead.shape_losses,
+                                         region_settings(self.compile_settings, 'losses'))
+        losses.update(shape_losses(self, seg_logits, boundary_logits, seg_label, edge_map))
+        return losses
+
+    def shape_losses(self, seg_logits: Tensor, boundary_logits: Tensor, seg_label: Tensor,
+                     edge_map=None) -> dict:
+        """Our losses (boundary BCE with its targets, attention, dual-task):
+        seg logits (N, K, H, W) at the label size, boundary logits (N, 1, h, w),
+        labels (N, H, W), ``gt_edge_map`` (N, 1, H, W) or None -> dict. The
+        region ``compile=dict(losses=True)`` compiles."""
+        losses = dict()
+        boundary_logits = upsample_bilinear(boundary_logits, seg_label.shape[-2:],
+                                            self.align_corners)
         if self.loss_boundary is not None:
             with record_function('mmgscnn.loss_boundary'):
-                target, valid = self.boundary_targets(seg_label, batch_data_samples)
+                target, valid = boundary_target(seg_label, self.ignore_index,
+                                                self.boundary_target['radius'],
+                                                edge_map=edge_map)
                 losses[self.loss_boundary.loss_name] = self.loss_boundary(
                     boundary_logits, target, valid)
         # one float32 copy of half-precision logits, shared by our losses;
