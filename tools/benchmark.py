@@ -7,7 +7,7 @@ step time and peak memory, inference latency, in fp32 and with AMP.
         [--device cuda] [--batch 2] [--crop 512 1024] [--infer-size 1024 2048]
         [--warmup 5] [--iters 20] [--precision fp32 amp] [--threads N]
         [--cfg-options k=v ...] [--skip-flops] [--time-limit SECONDS]
-        [--profile DIR] [--traffic | --traffic-only]
+        [--profile DIR] [--traffic | --traffic-only] [--inductor-kernels]
         [--out FILE.json] [--markdown FILE.md]
 
 A group is a baseline config and the configs compared with it; every model
@@ -90,6 +90,9 @@ def parse_args(argv):
     p.add_argument('--traffic-only', action='store_true',
                    help='count only that proxy (and parameters, FLOPs unless --skip-flops); '
                    'no timing, memory or sync check')
+    p.add_argument('--inductor-kernels', action='store_true',
+                   help='also count the kernels Inductor generates for the shape stream '
+                   'and the shape losses (shape_head.compile\'s regions; compiles them)')
     p.add_argument('--out', help='write the results as JSON to this file')
     p.add_argument('--markdown', help='write the tables as Markdown to this file')
     return BenchmarkOptions(**vars(p.parse_args(argv)))

@@ -43,6 +43,7 @@ class BenchmarkOptions:
     profile: Optional[str] = None
     traffic: bool = False
     traffic_only: bool = False
+    inductor_kernels: bool = False
     variants: list = dataclasses.field(init=False, default_factory=list)
 
     def __post_init__(self):

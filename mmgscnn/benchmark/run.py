@@ -14,6 +14,7 @@ from .benchmark_config import build_model, load_benchmark_config, shape_stream_s
 from .cpu_workers import CPUTrainWorkers
 from .environment import environment, load_average
 from .groups import add_variants, select_groups
+from .inductor_kernels import count_inductor_kernels, inductor_kernels_method
 from .inputs import infer_batch, train_batch
 from .measurement import count_complexity, measure_inference, measure_training, methods
 from .options import resolve_device
@@ -57,6 +58,9 @@ def measure_column(col, options, device, log=_log, workers=None):
         rec['traffic'] = measure_traffic(model, optim_wrapper, data, options.crop,
                                          options.infer_size)
         del optim_wrapper
+    if options.inductor_kernels:
+        rec['inductor_kernels'] = count_inductor_kernels(model, data, options.infer_size)
+        log(f'  [{col["label"]}] Inductor kernels: {rec["inductor_kernels"]}')
     for precision in ([] if options.traffic_only else options.precision):
         if device.type == 'cuda':
             log(f'  [{col["label"]}] training, {precision}')
@@ -165,6 +169,8 @@ def _run(options, argv, device, columns, start):
     how = methods(device, count_flops=not options.skip_flops)
     if options.traffic:
         how['traffic'] = traffic_method()
+    if options.inductor_kernels:
+        how['inductor_kernels'] = inductor_kernels_method()
     result = dict(date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
                   command=shlex.join(['python', 'tools/benchmark.py'] + list(argv)),
                   environment=env,
