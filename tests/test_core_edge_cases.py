@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mmgscnn.models.losses import BoundaryAttentionLoss, BoundaryBCELoss
+from mmgscnn.models.losses import BoundaryAttentionLoss, BoundaryBCELoss, DualTaskLoss
+from mmgscnn.models.losses.dual_task_loss import gumbel_logits, gumbel_softmax
 from mmgscnn.models.shape_stream import GatedSpatialConv, boundary_target
 from mmgscnn.models.shape_stream.boundary_targets import boundary_mask, label_boundaries
 from mmgscnn.models.shape_stream.image_gradient import (ImageGradient, canny_edges, sobel,
@@ -213,3 +214,44 @@ def test_canny_thresholds_are_inclusive_and_flat_pixels_no_edges():
     step = grey_image(np.tile([0, 0, 0, 0, 1, 1, 1, 1], (5, 1)).T)
     edges = canny_edges(step, sigma=0, low=0.0, high=0.75)[0, 0]
     np.testing.assert_array_equal(edges.sum(1).numpy(), [0, 0, 0, 5, 5, 0, 0, 0])
+
+
+# ------------------------------------------------------------ the dual-task loss
+def test_gumbel_draws_are_clamped_away_from_0_and_1(monkeypatch):
+    """u in [eps, 1 - eps]: a draw of exactly 0 (or very close to 1) gives
+    the noise of eps (of 1 - eps), finite."""
+    u = torch.tensor([0.0, 0.9999999, 0.5, 1e-9], dtype=torch.float64)
+    monkeypatch.setattr(torch, 'rand_like', lambda x, **kw: u.view_as(x).clone())
+    x = torch.tensor([0.5, -1.0, 2.0, 0.0], dtype=torch.float64)
+    clamped = u.clamp(1e-6, 1 - 1e-6)
+    for tau in (1.0, 0.5):
+        expected = (x - torch.log(-torch.log(clamped))) / tau
+        torch.testing.assert_close(gumbel_logits(x, tau), expected, rtol=1e-12, atol=1e-12)
+    sample = gumbel_softmax(x.view(1, 4), 0.5, dim=1)
+    torch.testing.assert_close(sample, torch.softmax(expected.view(1, 4), dim=1))
+
+
+def test_gumbel_softmax_along_the_given_dim():
+    x = torch.randn(2, 3, 4, 5)
+    for dim in (0, 2):
+        torch.testing.assert_close(gumbel_softmax(x, 0.5, dim=dim).sum(dim),
+                                   torch.ones(()).expand_as(x.sum(dim)))
+
+
+@pytest.mark.parametrize('sigma', [0.0, 0.5, 1.0, 1.4])
+def test_dual_task_footprint_is_the_filter_radius(sigma):
+    s, _ = ref.gaussian_sobel_kernels(sigma)
+    assert DualTaskLoss(sigma=sigma).footprint() == len(s) // 2
+
+
+def test_dual_task_errors_name_the_problem():
+    with pytest.raises(ValueError, match='sigma must be >= 0 pixels, got -1'):
+        DualTaskLoss(sigma=-1)
+    label = torch.zeros(1, 4, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match=r'seg_logits \(N, C, H, W\) and seg_label \(N, H, W\), '
+                                         r'got \(2, 4, 4\) and \(1, 4, 4\)'):
+        DualTaskLoss()(torch.zeros(2, 4, 4), label)
+    with pytest.raises(ValueError, match=r'got \(1, 2, 4, 4\) and \(4, 4\)'):
+        DualTaskLoss()(torch.zeros(1, 2, 4, 4), label[0])
+    with pytest.raises(ValueError, match='^DualTaskLoss upcast_logits must be'):
+        DualTaskLoss()(torch.zeros(1, 2, 4, 4), label, upcast_logits=torch.zeros(1, 2, 4, 3))
