@@ -34,11 +34,13 @@ def as_image(grey):
 @pytest.mark.parametrize('kernel_size', [1, 3])
 def test_gcl_output_is_conv_of_x_times_one_plus_alpha(kernel_size):
     """out = conv(x * (1 + alpha)), alpha = sigmoid(...) one channel per
-    pixel, in (0, 1), not 0, depending on the gate. Read through the public
-    forward: the output convolution's input is recorded and divided by x."""
+    pixel, in (0, 1), not 0, depending on the gate. Only the public forward
+    and the output convolution's weight are used: with that weight set to
+    the identity the output is x * (1 + alpha), which gives alpha; with a
+    random weight it must be the convolution of x * (1 + alpha)."""
     torch.manual_seed(0)
-    gcl = GatedSpatialConv(3, 4, kernel_size)
-    x = torch.rand(2, 3, 5, 6) + 0.5          # away from 0: z / x is well defined
+    gcl = GatedSpatialConv(3, 3, kernel_size)
+    x = torch.rand(2, 3, 5, 6) + 0.5          # away from 0: out / x is well defined
     gate = torch.randn(2, 1, 5, 6) * 3
     for m in gcl.modules():  # BN statistics of this batch: alpha spread over (0, 1)
         if isinstance(m, torch.nn.BatchNorm2d):
@@ -46,23 +48,24 @@ def test_gcl_output_is_conv_of_x_times_one_plus_alpha(kernel_size):
     with torch.no_grad():
         gcl(x, gate)
     gcl.eval()
-    seen = []
-    gcl.conv.register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
+    random_weight = gcl.conv.weight.detach().clone().normal_()
+    identity = torch.zeros_like(random_weight)
+    identity[:, :, kernel_size // 2, kernel_size // 2] = torch.eye(3)
     with torch.no_grad():
+        gcl.conv.weight.copy_(identity)
+        z = gcl(x, gate)
+        alpha = z / x - 1                      # (N, C, H, W): all channels equal
+        torch.testing.assert_close(alpha, alpha[:, :1].expand_as(alpha), rtol=0, atol=1e-5)
+        alpha = alpha[:, :1]
+        assert (alpha > 0).all() and (alpha < 1).all() and alpha.std() > 0.02
+        gcl.conv.weight.copy_(random_weight)
         out = gcl(x, gate)
-    z = seen[-1]
-    alpha = z / x - 1                            # (N, C, H, W): all channels equal
-    torch.testing.assert_close(alpha, alpha[:, :1].expand_as(alpha), rtol=0, atol=1e-5)
-    alpha = alpha[:, :1]
-    assert (alpha > 0).all() and (alpha < 1).all() and alpha.std() > 0.02
-    w = gcl.conv.weight.detach().double()
-    expected = torch.nn.functional.conv2d(x.double() * (1 + alpha.double()), w,
-                                          padding=kernel_size // 2)
-    torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
-    # alpha is the gate's doing: another gate, another alpha
-    with torch.no_grad():
-        gcl(x, -gate)
-    assert (seen[-1] - z).abs().max() > 1e-2
+        expected = torch.nn.functional.conv2d(x.double() * (1 + alpha.double()),
+                                              random_weight.double(), padding=kernel_size // 2)
+        torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
+        # alpha is the gate's doing: another gate, another alpha
+        gcl.conv.weight.copy_(identity)
+        assert (gcl(x, -gate) - z).abs().max() > 1e-2
 
 
 # ------------------------------------------------------ the fused boundary map
