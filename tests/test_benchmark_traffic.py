@@ -36,12 +36,13 @@ def test_element_wise_passes_and_their_bytes():
     assert out['pass_bytes'] == out['pass_bytes_full_res']
 
 
-def test_blend_enlargements_count_at_full_resolution():
+def test_enlargements_count_at_full_resolution():
     x = torch.randn(1, 2, 4, 4)
-    # NCHW and channels-last: the last stack writes the full-resolution map
+    # NCHW and channels-last: one (depthwise, transposed) convolution writes
+    # the full-resolution map
     for t in (x, x.contiguous(memory_format=torch.channels_last)):
         out = count_traffic(lambda: upsample.enlarge_bilinear(t, 2, 2), FULL, training=False)
-        assert out['ops_full_res'].get('stack') == 1, out
+        assert out['ops_full_res'] == {'convolution': 1}, out
         assert out['pass_bytes_full_res'] >= 4 * _nbytes(x)
 
 
@@ -115,7 +116,7 @@ def test_shape_stream_adds_full_resolution_traffic(tiny_traffic):
 
 def test_traffic_is_counted_on_the_cuda_code_paths():
     """On the CUDA paths the stream's and the losses' integer enlargements
-    are blends (a stack of shifted blends writes each enlarged map), not
+    are transposed convolutions (depthwise ones count as passes), not
     ``upsample_bilinear2d`` kernels with their atomic backward."""
     from mmseg.registry import MODELS
     model = MODELS.build(tiny_model(gscnn=True))
@@ -126,7 +127,7 @@ def test_traffic_is_counted_on_the_cuda_code_paths():
         cuda = count_traffic(lambda: model.train_step(data, ow), (32, 48),
                              True)['ops_full_res']
     assert cuda.get('upsample_bilinear2d_backward', 0) < plain['upsample_bilinear2d_backward']
-    assert cuda['stack'] > plain.get('stack', 0)
+    assert cuda['convolution_backward'] > plain.get('convolution_backward', 0)
 
 
 def test_traffic_pairs_and_table():

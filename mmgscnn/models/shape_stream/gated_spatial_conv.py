@@ -1,6 +1,9 @@
 """Gated convolution layer (GCL) of Gated-SCNN."""
+from typing import Optional
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor
@@ -8,22 +11,64 @@ from torch import Tensor
 from mmseg.registry import MODELS
 
 
+class _Gating(torch.autograd.Function):
+    """``y * (1 + alpha)`` for y (N, C, H, W), alpha (N, 1, H, W): one pass
+    forward, three backward (autograd's ``addcmul(y, y, alpha)`` takes four:
+    ``y`` is two of its inputs, so its two gradients are added)."""
+
+    @staticmethod
+    def forward(ctx, y: Tensor, alpha: Tensor) -> Tensor:
+        ctx.save_for_backward(y, alpha)
+        return torch.addcmul(y, y, alpha)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        y, alpha = ctx.saved_tensors
+        grad_y = grad_alpha = None
+        if ctx.needs_input_grad[0]:
+            grad_y = torch.addcmul(grad, grad, alpha).to(y.dtype)
+        if ctx.needs_input_grad[1]:
+            grad_alpha = (grad * y).sum(1, keepdim=True).to(alpha.dtype)
+        return grad_y, grad_alpha
+
+
+def gating(y: Tensor, alpha: Tensor) -> Tensor:
+    """``y * (1 + alpha)``, alpha broadcast over the channels."""
+    if torch.is_grad_enabled() and (y.requires_grad or alpha.requires_grad):
+        return _Gating.apply(y, alpha)
+    return torch.addcmul(y, y, alpha)
+
+
 @MODELS.register_module()
 class GatedSpatialConv(BaseModule):
     """Gated convolution layer: regular-stream features gate shape features.
 
-    ``alpha = sigmoid(net(cat(x, gate)))`` with ``net`` = norm -> 1x1 conv ->
-    ReLU -> 1x1 conv to one channel -> norm; the output is
-    ``conv(x * (1 + alpha))``. With ``alpha = 0`` this is ``conv(x)``.
+    With ``z = cat(x, extra, gate)`` (C + 1 channels; ``extra`` optional,
+    e.g. the stem's features: ``x`` then stands for ``cat(x, extra)``):
+    ``alpha = attention(z) = sigmoid(norm(conv1x1(relu(conv1x1(norm(z))))))``
+    (``attention`` = norm over C + 1 -> 1x1 ConvModule C + 1 -> C + 1 with
+    bias and ``act_cfg`` -> 1x1 ConvModule to one channel, no bias, with
+    ``norm_cfg`` -> sigmoid), and the output is ``conv(x * (1 + alpha))``
+    (``conv``: bias-free, weight (out_channels, C, k, k)). With ``alpha = 0``
+    this is ``conv(x)``.
+
+    How it is computed (exactly that, with fewer full-resolution passes):
+    ``z`` is the only concatenation; ``conv`` runs on ``z`` with a zero
+    weight for the gate channel (no channel slice of ``z`` to copy); for
+    ``kernel_size=1`` the gating moves past it, ``conv(x) * (1 + alpha)``
+    (``alpha`` is one value per pixel and the 1x1 conv has no bias), so it
+    applies to ``out_channels`` rather than ``C`` channels.
 
     Args:
-        in_channels: channels C of the shape-stream features.
+        in_channels: channels C of the shape-stream features (with
+            ``extra``'s).
         out_channels: channels of the output.
         kernel_size: kernel of the output convolution (odd; 'same' padding).
         conv_cfg, norm_cfg, act_cfg: mmcv layer configs; ``norm_cfg`` may be
             ``dict(type='SyncBN')`` for distributed training.
 
-    Shapes: x (N, C, H, W), gate (N, 1, H, W) -> (N, out_channels, H, W).
+    Shapes: x (N, C_x, H, W), gate (N, 1, H, W), extra (N, C - C_x, H, W) ->
+    (N, out_channels, H, W).
     """
 
     def __init__(self, in_channels: int, out_channels: int,
@@ -42,9 +87,18 @@ class GatedSpatialConv(BaseModule):
         self.conv = build_conv_layer(conv_cfg, in_channels, out_channels, kernel_size,
                                      padding=kernel_size // 2, bias=False)
 
-    def forward(self, x: Tensor, gate: Tensor) -> Tensor:
+    def forward(self, x: Tensor, gate: Tensor, extra: Optional[Tensor] = None) -> Tensor:
         if gate.shape[1] != 1 or gate.shape[-2:] != x.shape[-2:] or gate.shape[0] != x.shape[0]:
             raise ValueError(f'GatedSpatialConv: gate must be (N, 1, H, W) matching x '
                              f'{tuple(x.shape)}, got {tuple(gate.shape)}')
-        alpha = self.attention(torch.cat([x, gate], dim=1))
-        return self.conv(torch.addcmul(x, x, alpha))  # x * (1 + alpha), one pass
+        parts = [x] if extra is None else [x, extra]
+        z = torch.cat(parts + [gate], dim=1)
+        alpha = self.attention(z)
+        if type(self.conv) is not nn.Conv2d or self.conv.bias is not None:
+            x = parts[0] if extra is None else torch.cat(parts, dim=1)
+            return self.conv(gating(x, alpha))
+        # conv over z, the gate channel weighted 0: conv(x) without slicing z
+        weight = F.pad(self.conv.weight, (0, 0, 0, 0, 0, 1))
+        if self.conv.kernel_size == (1, 1):
+            return gating(self.conv._conv_forward(z, weight, None), alpha)
+        return self.conv._conv_forward(gating(z, alpha), weight, None)

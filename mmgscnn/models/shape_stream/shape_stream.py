@@ -213,10 +213,8 @@ class ShapeStream(BaseModule):
         x = self.reduces[i](x)
         if tuple(x.shape[-2:]) != tuple(size):
             x = self._enlarge(x, size)
-        if extra is not None:
-            x = torch.cat([x, extra], dim=1)
         gate = self._enlarge(self.gate_convs[i](level), size)
-        return self.gates[i](x, gate)
+        return self.gates[i](x, gate, extra)
 
     def image_inputs(self, image: Tensor, size, image_valid: Optional[Tensor] = None) -> tuple:
         """Image and gradient map at the stream's resolution:
@@ -225,6 +223,12 @@ class ShapeStream(BaseModule):
         ``image_valid`` (N, 1, H, W) bool marks real pixels; the gradient is
         zeroed where its window reaches padding, so the padding border is
         no edge."""
+        image, grad = self._image_and_gradient(image, size, image_valid)
+        return image / 255.0, grad
+
+    def _image_and_gradient(self, image: Tensor, size,
+                            image_valid: Optional[Tensor] = None) -> tuple:
+        """:meth:`image_inputs` with the image still in pixel units."""
         if tuple(image.shape[-2:]) != tuple(size):
             image = resize(image, size=size, mode='area')
             if image_valid is not None:
@@ -235,7 +239,23 @@ class ShapeStream(BaseModule):
             r = self.image_gradient.footprint
             padding = (~image_valid).to(grad.dtype)
             grad = grad * (F.max_pool2d(padding, 2 * r + 1, 1, r) == 0)
-        return image / 255.0, grad
+        return image, grad
+
+    def _stem(self, image: Tensor, grad: Tensor, dtype) -> Tensor:
+        """``stem(cat(image / 255, grad))``; for a plain conv -> norm -> act
+        ConvModule the 1/255 is applied to the conv's image weights instead
+        of to the full-resolution image (one pass less)."""
+        stem = self.stem
+        if (type(stem.conv) is not nn.Conv2d or stem.with_explicit_padding
+                or stem.order != ('conv', 'norm', 'act')):
+            return stem(self._layout(torch.cat([image / 255.0, grad], dim=1).to(dtype)))
+        inputs = self._layout(torch.cat([image, grad], dim=1).to(dtype))
+        weight = stem.conv.weight  # input channels: image (3), gradient (1)
+        weight = torch.cat([weight[:, :3] / 255.0, weight[:, 3:]], dim=1)
+        x = stem.conv._conv_forward(inputs, weight, stem.conv.bias)
+        if stem.with_norm:
+            x = stem.norm(x)
+        return stem.activate(x) if stem.with_activation else x
 
     def forward(self, feats: Sequence[Tensor], image: Tensor,
                 image_valid: Optional[Tensor] = None) -> tuple:
@@ -244,10 +264,8 @@ class ShapeStream(BaseModule):
         x = self._layout(self.input_conv(feats[self.in_index]))
         if not self.first_block_low_res:
             x = self._enlarge(x, size)
-        pixels, grad = self.image_inputs(image, size, image_valid)
-        stem = None
-        if self.stem is not None:
-            stem = self.stem(self._layout(torch.cat([pixels, grad], dim=1).to(x.dtype)))
+        image, grad = self._image_and_gradient(image, size, image_valid)
+        stem = None if self.stem is None else self._stem(image, grad, x.dtype)
         for i, level in enumerate(self.gate_indices):
             x = self._maybe_checkpoint(self.blocks[i], x)
             x = self._maybe_checkpoint(self._gated, i, x, feats[level], size,

@@ -1,13 +1,18 @@
-"""Bilinear enlargement whose backward pass needs no atomic additions.
+"""Bilinear enlargement in one kernel whose backward pass needs no atomic
+additions.
 
 ``F.interpolate(mode='bilinear')`` back-propagates on CUDA by scattering
 every output gradient into its four source pixels with atomic additions;
 for a large factor many outputs share a source, so the backward kernel
-serialises. For an integer factor ``s`` and ``align_corners=False`` every
-output row (column) ``s * i + j`` is a fixed blend of source rows ``i - 1``,
-``i``, ``i + 1`` (borders repeat the edge row, as ``F.interpolate`` clamps
-there), so the enlargement is ``s`` weighted sums of shifted copies per
-axis: the same values, and a backward pass of plain element-wise products.
+serialises. For an integer factor ``s`` and ``align_corners=False`` the
+output pixel ``s * i + j`` is a fixed blend of source pixels ``i - 1, i,
+i + 1``: bilinear enlargement is a depthwise transposed convolution with
+stride ``s`` and a fixed separable "tent" kernel of ``2s`` taps (``2s - 1``
+for odd ``s``). Its backward pass is a plain strided convolution (a gather,
+no atomics). ``F.interpolate`` clamps source coordinates at the borders,
+which equals repeating the edge pixel: the source is padded by one pixel
+(replicate; a small pass at the source resolution) and the transposed
+convolution's padding crops the extra ``s`` outputs on each side.
 """
 from typing import Sequence
 
@@ -15,38 +20,47 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
-def _phase_offsets(s: int) -> list:
-    """Source offset (in source pixels, in (-0.5, 0.5)) of output phase j of
-    an enlargement by ``s`` with half-pixel centres: ``(j + 0.5) / s - 0.5``."""
-    return [(j + 0.5) / s - 0.5 for j in range(s)]
+# (s_h, s_w, channels, device, dtype) -> depthwise weight (C, 1, K_h, K_w)
+_WEIGHTS = {}
 
 
-def _enlarge_axis(x: Tensor, s: int, dim: int) -> Tensor:
-    """Enlarge ``x`` by the integer factor ``s`` along axis ``dim`` (>= 0)."""
-    if s == 1:
-        return x
-    n = x.shape[dim]
-    first, last = x.narrow(dim, 0, 1), x.narrow(dim, n - 1, 1)
-    prev = torch.cat([first, x.narrow(dim, 0, n - 1)], dim=dim) if n > 1 else x
-    nxt = torch.cat([x.narrow(dim, 1, n - 1), last], dim=dim) if n > 1 else x
-    phases = [torch.lerp(x, prev, -d) if d < 0 else torch.lerp(x, nxt, d)
-              for d in _phase_offsets(s)]
-    out = torch.stack(phases, dim=dim + 1)  # (..., n, s, ...)
-    shape = list(x.shape)
-    shape[dim] = n * s
-    return out.reshape(shape)
+def tent_taps(s: int) -> list:
+    """Taps of the 1-D bilinear enlargement by ``s`` as a transposed
+    convolution with padding ``s // 2``: tap ``k`` weighs a source pixel at
+    distance ``(k - s // 2 + 0.5) / s - 0.5`` source pixels from an output
+    pixel, ``max(0, 1 - |distance|)``; ``2s`` taps (``2s - 1`` for odd ``s``,
+    whose last one would be 0)."""
+    return [max(0.0, 1.0 - abs((k - s // 2 + 0.5) / s - 0.5)) for k in range(2 * s - s % 2)]
+
+
+def _tent_weight(s_h: int, s_w: int, channels: int, device, dtype) -> Tensor:
+    """The (C, 1, K_h, K_w) depthwise weight, made once per device and dtype
+    (a constant: no gradient; rebuilt in the graph while compiling)."""
+    key = (s_h, s_w, channels, device, dtype)
+    cached = None if torch.compiler.is_compiling() else _WEIGHTS.get(key)
+    if cached is not None:
+        return cached
+    with torch.inference_mode(False), torch.no_grad():
+        taps_h = torch.tensor(tent_taps(s_h), dtype=torch.float64)
+        taps_w = torch.tensor(tent_taps(s_w), dtype=torch.float64)
+        weight = (taps_h[:, None] * taps_w[None, :]).expand(channels, 1, -1, -1)
+        weight = weight.to(device=device, dtype=dtype).contiguous()
+    if not torch.compiler.is_compiling():
+        _WEIGHTS[key] = weight
+    return weight
 
 
 def enlarge_bilinear(x: Tensor, s_h: int, s_w: int) -> Tensor:
     """(N, C, h, w) -> (N, C, s_h * h, s_w * w), bilinear with half-pixel
-    centres (``align_corners=False``), as blends of shifted copies. A
-    channels-last input is processed as (N, h, w, C) and stays channels-last."""
-    if x.dim() == 4 and x.shape[1] > 1 and not x.is_contiguous() and \
-            x.is_contiguous(memory_format=torch.channels_last):
-        nhwc = x.permute(0, 2, 3, 1)
-        return _enlarge_axis(_enlarge_axis(nhwc, s_h, 1), s_w, 2).permute(0, 3, 1, 2)
-    return _enlarge_axis(_enlarge_axis(x, s_h, x.dim() - 2), s_w, x.dim() - 1)
+    centres (``align_corners=False``, borders clamped as ``F.interpolate``
+    does), as one depthwise transposed convolution in ``x``'s dtype (also
+    under autocast). A channels-last input gives a channels-last output."""
+    c = x.shape[1]
+    weight = _tent_weight(s_h, s_w, c, x.device, x.dtype)
+    with torch.autocast(x.device.type, enabled=False):
+        padded = F.pad(x, (1, 1, 1, 1), mode='replicate')
+        return F.conv_transpose2d(padded, weight, stride=(s_h, s_w),
+                                  padding=(s_h + s_h // 2, s_w + s_w // 2), groups=c)
 
 
 def upsample_bilinear(x: Tensor, size: Sequence[int], align_corners: bool = False) -> Tensor:
@@ -68,5 +82,6 @@ def upsample_bilinear(x: Tensor, size: Sequence[int], align_corners: bool = Fals
 
 
 def _blends_pay_off(x: Tensor) -> bool:
-    """Whether the blend path is used for ``x``: on CUDA (atomics to avoid)."""
+    """Whether :func:`enlarge_bilinear` is used for ``x``: on CUDA (atomics
+    to avoid)."""
     return x.device.type == 'cuda'
