@@ -3,8 +3,6 @@ reach, each found by mutation testing (docs/testing.md): thresholds at 0 and
 1, exact ties, defaults, layer configs, one-pixel normalisers, output dtypes
 and the errors' messages. Values against hand-made cases or the float64
 references of ``method_references``."""
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -127,10 +125,10 @@ def test_attention_threshold_zero_selects_every_labelled_pixel_one_none():
 
 
 def test_attention_threshold_is_strict():
-    """sigmoid(b) > t: a logit exactly at log(t / (1 - t)) is not selected."""
+    """sigmoid(b) > t: at t = 0.5 a logit of exactly 0 is not selected."""
     seg, label = seg_case()
-    b = torch.tensor([math.log(4.0), 5.0, -5.0, -5.0], dtype=torch.float64).view(1, 1, 1, 4)
-    assert BoundaryAttentionLoss(threshold=0.8)(seg, label, boundary_logits=b).item() == \
+    b = torch.tensor([0.0, 5.0, -5.0, -5.0], dtype=torch.float64).view(1, 1, 1, 4)
+    assert BoundaryAttentionLoss(threshold=0.5)(seg, label, boundary_logits=b).item() == \
         pytest.approx(ref.cross_entropy(seg[0, :, 0, 1].numpy(), 0), rel=1e-12)
 
 
