@@ -226,3 +226,40 @@ def test_process_does_not_sync_with_the_host():
         torch.cuda.set_sync_debug_mode('default')
     assert metric.results[0].is_cuda
     assert metric.evaluate(1)['mIoU@crop100'] == 100.0
+
+
+def test_empty_rows_or_columns_alone_are_rejected_with_the_limits():
+    """An empty reference crop in rows only or in columns only is refused,
+    the message giving both limits: (Hr - b) / 2 and (Wr - 2b) / 4."""
+    with pytest.raises(ValueError, match=r'c < 462 for the rows and c < 974 for the columns'):
+        CropIoUMetric(crop_factors=(462, ), reference_size=(1024, 4096))  # rows 462..462
+    with pytest.raises(ValueError, match=r'c < 974 for the rows and c < 462 for the columns'):
+        CropIoUMetric(crop_factors=(462, ), reference_size=(2048, 2048))  # columns only
+    with pytest.raises(ValueError, match='vp_border'):
+        CropIoUMetric(vp_border=True)
+
+
+@pytest.mark.parametrize('size,message', [
+    ((4, 2048), 'rows 2..2, columns 900..1148'),  # 400 * 4/1024 -> 2, 524 * 4/1024 -> 2
+    ((1024, 4), 'rows 400..524, columns 2..2')])  # 900 * 4/2048 -> 2, 1148 * 4/2048 -> 2
+def test_crop_empty_after_scaling_in_rows_or_columns_alone(size, message):
+    with pytest.raises(ValueError, match=f'of a {size[0]}x{size[1]} image after scaling '
+                                         rf'\({message}\)'):
+        CropIoUMetric(crop_factors=(400, )).crop_boxes(*size)
+
+
+def test_prediction_and_label_of_other_sizes_are_named():
+    with pytest.raises(ValueError, match=r'prediction \(64, 128\) and ground truth '
+                                         r'\(64, 120\) differ in size'):
+        evaluate(CropIoUMetric(), [sample(np.zeros((64, 128), np.int64),
+                                          np.zeros((64, 120), np.int64))])
+
+
+def test_crop_without_labelled_pixels_is_nan_and_arguments_reach_mmengine():
+    gt = np.zeros((64, 128), np.int64)
+    gt[10:40] = 255  # crop 300 of 64x128: rows 19..39, all ignored
+    assert CropIoUMetric(collect_device='gpu').collect_device == 'gpu'
+    metric = CropIoUMetric(crop_factors=(0, 300), prefix='crop', collect_dir='/tmp/x')
+    assert (metric.prefix, metric.collect_dir) == ('crop', '/tmp/x')
+    res = evaluate(metric, [sample(gt.copy(), gt)])
+    assert res['crop/mIoU@crop0'] == 100.0 and np.isnan(res['crop/mIoU@crop300'])
