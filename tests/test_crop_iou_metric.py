@@ -263,3 +263,20 @@ def test_crop_without_labelled_pixels_is_nan_and_arguments_reach_mmengine():
     assert (metric.prefix, metric.collect_dir) == ('crop', '/tmp/x')
     res = evaluate(metric, [sample(gt.copy(), gt)])
     assert res['crop/mIoU@crop0'] == 100.0 and np.isnan(res['crop/mIoU@crop300'])
+
+
+def test_out_of_range_labels_name_the_files_three_at_most():
+    """The mixin's message: the metric's name, the count, up to 3 files
+    (label path, else image path, else '<image>'), also for one sample."""
+    from mmgscnn.datasets.label_check import SegInputError
+    bad = np.full((16, 32), 7, np.int64)  # classes 0..3
+    one = dict(sample(bad.copy(), bad), seg_map_path='a.png')
+    with pytest.raises(SegInputError, match=r'^CropIoUMetric: 1 ground-truth .* a\.png '
+                                            r'\(512 px\)'):
+        evaluate(CropIoUMetric(crop_factors=4.0), [one])  # a single number is accepted
+    named = [dict(sample(bad.copy(), bad), img_path=f'i{i}.jpg') for i in range(4)]
+    with pytest.raises(SegInputError, match=r'4 ground-truth .* e\.g\. i0\.jpg \(512 px\), '
+                                            r'i1\.jpg \(512 px\), i2\.jpg \(512 px\);'):
+        evaluate(CropIoUMetric(crop_factors=0), named)
+    with pytest.raises(SegInputError, match=r'e\.g\. <image> \(512 px\);'):
+        evaluate(CropIoUMetric(crop_factors=0), [sample(bad.copy(), bad)])
