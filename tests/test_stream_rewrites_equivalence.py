@@ -228,3 +228,24 @@ def test_shape_stream_state_dict_is_unchanged():
             'gates.0.attention.0.running_var'} <= keys
     fresh = ShapeStream(TINY_CHANNELS, channels=(8, 6, 4, 4))
     fresh.load_state_dict(stream.state_dict(), strict=True)
+
+
+def test_gated_spatial_conv_keeps_no_gated_product_for_backward():
+    """kernel 1: ``conv(z)`` is recomputed in the backward pass, not kept
+    (z is kept anyway, by the attention's norm)."""
+    gcl = GatedSpatialConv(5, 4).double().train()
+    x = torch.randn(2, 5, 9, 11, dtype=D, requires_grad=True)
+    gate = torch.randn(2, 1, 9, 11, dtype=D)
+    shapes = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: shapes.append(t.shape) or t,
+                                                  lambda t: t):
+        out = gcl(x, gate)
+    assert (2, 6, 9, 11) in shapes and (2, 4, 9, 11) not in shapes
+    # only the parameters need gradients: the same as the replaced forward
+    x.requires_grad_(False)
+    params = list(gcl.parameters())
+    state = {k: v.clone() for k, v in gcl.state_dict().items()}
+    new = grads([gcl(x, gate)], params)
+    gcl.load_state_dict(state)
+    assert_all_close(new, grads([ref.gated_spatial_conv(gcl, x, gate)], params))
+    assert out.shape == (2, 4, 9, 11)

@@ -32,6 +32,42 @@ class _Gating(torch.autograd.Function):
         return grad_y, grad_alpha
 
 
+class _ConvGating(torch.autograd.Function):
+    """``conv1x1(z, weight) * (1 + alpha)`` (bias-free) keeping ``z`` (which
+    the attention's norm keeps anyway) rather than the product ``conv(z)``:
+    the backward pass recomputes it, one 1x1 convolution."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, weight: Tensor, alpha: Tensor) -> Tensor:
+        w = weight.to(z.dtype)
+        y = F.conv2d(z, w)
+        ctx.save_for_backward(z, weight, alpha)
+        return torch.addcmul(y, y, alpha)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        z, weight, alpha = ctx.saved_tensors
+        w = weight.to(z.dtype)
+        grad_y = torch.addcmul(grad, grad, alpha).to(z.dtype)
+        grad_alpha = None
+        if ctx.needs_input_grad[2]:
+            grad_alpha = (grad * F.conv2d(z, w)).sum(1, keepdim=True).to(alpha.dtype)
+        grad_z, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad_y, z, w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
+            [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False])
+        return grad_z, None if grad_w is None else grad_w.to(weight.dtype), grad_alpha
+
+
+def conv1x1_gating(z: Tensor, weight: Tensor, alpha: Tensor) -> Tensor:
+    """``conv1x1(z, weight) * (1 + alpha)`` (no bias), alpha broadcast over
+    the channels; under autocast in the dtype ``conv2d`` would take."""
+    device = z.device.type
+    if torch.is_autocast_enabled(device):
+        z = z.to(torch.get_autocast_dtype(device))
+    with torch.autocast(device, enabled=False):
+        return _ConvGating.apply(z, weight, alpha)
+
+
 def gating(y: Tensor, alpha: Tensor) -> Tensor:
     """``y * (1 + alpha)``, alpha broadcast over the channels."""
     if torch.is_grad_enabled() and (y.requires_grad or alpha.requires_grad):
@@ -57,7 +93,8 @@ class GatedSpatialConv(BaseModule):
     weight for the gate channel (no channel slice of ``z`` to copy); for
     ``kernel_size=1`` the gating moves past it, ``conv(x) * (1 + alpha)``
     (``alpha`` is one value per pixel and the 1x1 conv has no bias), so it
-    applies to ``out_channels`` rather than ``C`` channels.
+    applies to ``out_channels`` rather than ``C`` channels, and its backward
+    pass recomputes ``conv(z)`` rather than keeping it.
 
     Args:
         in_channels: channels C of the shape-stream features (with
@@ -87,6 +124,11 @@ class GatedSpatialConv(BaseModule):
         self.conv = build_conv_layer(conv_cfg, in_channels, out_channels, kernel_size,
                                      padding=kernel_size // 2, bias=False)
 
+    def _plain_1x1(self) -> bool:
+        conv = self.conv
+        return (conv.stride, conv.dilation, conv.groups, conv.padding_mode) == \
+            ((1, 1), (1, 1), 1, 'zeros')
+
     def forward(self, x: Tensor, gate: Tensor, extra: Optional[Tensor] = None) -> Tensor:
         if gate.shape[1] != 1 or gate.shape[-2:] != x.shape[-2:] or gate.shape[0] != x.shape[0]:
             raise ValueError(f'GatedSpatialConv: gate must be (N, 1, H, W) matching x '
@@ -100,5 +142,7 @@ class GatedSpatialConv(BaseModule):
         # conv over z, the gate channel weighted 0: conv(x) without slicing z
         weight = F.pad(self.conv.weight, (0, 0, 0, 0, 0, 1))
         if self.conv.kernel_size == (1, 1):
+            if torch.is_grad_enabled() and self._plain_1x1():
+                return conv1x1_gating(z, weight, alpha)
             return gating(self.conv._conv_forward(z, weight, None), alpha)
         return self.conv._conv_forward(gating(z, alpha), weight, None)
