@@ -10,12 +10,15 @@ import torch.nn as nn
 
 from mmgscnn.models.losses import BoundaryAttentionLoss, BoundaryBCELoss, DualTaskLoss
 from mmgscnn.models.losses.dual_task_loss import gumbel_logits, gumbel_softmax
-from mmgscnn.models.shape_stream import GatedSpatialConv, boundary_target
+from mmseg.registry import MODELS
+from mmgscnn.models.shape_stream import (ASPPBoundaryFusion, ClassifierBoundaryFusion,
+                                         GatedSpatialConv, boundary_target)
 from mmgscnn.models.shape_stream.boundary_targets import boundary_mask, label_boundaries
 from mmgscnn.models.shape_stream.image_gradient import (ImageGradient, canny_edges, sobel,
                                                         sobel_kernels)
 
 import method_references as ref
+from helpers import TINY_CLASSES, tiny_decoder
 
 IGN = 255
 
@@ -253,3 +256,31 @@ def test_dual_task_errors_name_the_problem():
         DualTaskLoss()(torch.zeros(1, 2, 4, 4), label[0])
     with pytest.raises(ValueError, match='^DualTaskLoss upcast_logits must be'):
         DualTaskLoss()(torch.zeros(1, 2, 4, 4), label, upcast_logits=torch.zeros(1, 2, 4, 3))
+
+
+# ---------------------------------------------------------------------- fusions
+@pytest.mark.parametrize('kind,fusion', [('aspp', ASPPBoundaryFusion),
+                                         ('fcn', ClassifierBoundaryFusion)])
+def test_fusion_defaults_configs_and_errors(kind, fusion):
+    """64 channels by default; the decoder's conv_cfg and act_cfg reach the
+    branch; init_cfg is used; the decoder keeps its output size; a wrong
+    decoder and a decoder run without a boundary map are named."""
+    decoder = MODELS.build(tiny_decoder(kind, act_cfg=dict(type='LeakyReLU'),
+                                        conv_cfg=dict(type='Conv2dAdaptivePadding')))
+    init = dict(type='Normal', std=0.01, layer='Conv2d')
+    fuse = fusion(decoder, init_cfg=init)
+    assert fuse.init_cfg == init
+    assert fuse.branch.conv.out_channels == 64
+    assert type(fuse.branch.conv).__name__ == 'Conv2dAdaptivePadding'
+    assert isinstance(fuse.branch.activate, nn.LeakyReLU)
+    feats = [torch.randn(1, c, 4, 6) for c in (8, 16, 32, 64)]
+    with pytest.raises(RuntimeError, match='ran without a boundary map: call it through '
+                                           'GatedShapeHead, not directly'):
+        decoder.eval()(feats)
+    with torch.no_grad(), fuse.attached(torch.rand(1, 1, 16, 24)):
+        assert decoder(feats).shape == (1, len(TINY_CLASSES), 4, 6)
+    other = MODELS.build(tiny_decoder('fcn'))
+    with pytest.raises(ValueError, match='got FCNHead'):
+        ASPPBoundaryFusion(other)
+    with pytest.raises(ValueError, match='got Conv2d'):
+        ClassifierBoundaryFusion(nn.Conv2d(1, 1, 1))
