@@ -5,19 +5,29 @@ import torch.nn.functional as F
 from helpers import tiny_model
 from mmseg.registry import MODELS
 
-from mmgscnn.benchmark.inductor_kernels import _fresh_compilation, _Kernels, \
-    count_inductor_kernels
+from mmgscnn.benchmark.inductor_kernels import _EagerKernels, _fresh_compilation, \
+    _Kernels, count_inductor_kernels
 from mmgscnn.benchmark.inputs import train_batch
 
 
 def _count(fn, *args):
     with _fresh_compilation() as counters:
         counter = _Kernels()
+        counter.start()
         torch.compile(fn, backend=counter.backend)(*args)
         return counter.take(), counter.graphs, sum(counters['graph_break'].values())
 
 
-def _pointwise(x):
+def _count_eager(fn, *args):
+    counter = _EagerKernels()
+    with counter.mode:
+        fn(*args)            # outside the window: not counted
+        counter.start()
+        fn(*args)
+        return counter.take()
+
+
+def _pointwise(x):  # four operators
     return torch.sigmoid(x * 2 + 1).relu()
 
 
@@ -29,10 +39,12 @@ def test_hand_made_graphs_counted_every_time():
     x, w = torch.randn(1, 2, 8, 8), torch.randn(3, 2, 1, 1)
     # pointwise ops fuse into one kernel; a convolution (left to aten, not
     # counted) splits the pointwise ops before and after it into two
-    assert _count(_pointwise, x) == (1, 1, 0)
     assert _count(_conv_between, x, w) == (2, 1, 0)
     # the same function again: compiled (and counted) again, no cache hit
-    assert _count(_pointwise, x) == (1, 1, 0)
+    assert _count(_conv_between, x, w) == (2, 1, 0)
+    # eagerly: one kernel per operator but the convolution
+    assert _count_eager(_pointwise, x) == 4
+    assert _count_eager(_conv_between, x, w) == 3
 
 
 def test_graph_breaks_counted():
@@ -54,7 +66,7 @@ def test_tiny_gscnn_counts_and_model_unchanged():
     model = MODELS.build(tiny_model('fcn', shape_stream=dict(
         gate_indices=(3, ), channels=(4, 4), stem_channels=0)))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    got = count_inductor_kernels(model, train_batch(model, 1, (16, 24)), (16, 24))
+    got = count_inductor_kernels(model, train_batch(model, 2, (16, 24)), (16, 24))
     train, infer = got['train'], got['infer']
     for part in ('stream_forward', 'losses_forward', 'losses_backward', 'stream_backward'):
         assert train[part] > 0, part
@@ -66,6 +78,13 @@ def test_tiny_gscnn_counts_and_model_unchanged():
     assert (infer['graphs'], infer['graph_breaks']) == (1, 0) and infer['stream'] > 0
     # eval BN folds into fewer kernels than the training forward's batch statistics
     assert infer['stream'] < train['stream_forward']
+    # the same windows run eagerly (on the CPU, Inductor's kernels are not
+    # fewer than the eager operators: a batch norm is one eager operator but
+    # several C++ loops)
+    eager = got['eager']
+    for part in ('stream_forward', 'losses_forward', 'losses_backward', 'stream_backward'):
+        assert eager['train'][part] > 0, part
+    assert eager['infer']['stream'] > 0
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert not hasattr(model.decode_head.shape_stream, '_orig_mod')
