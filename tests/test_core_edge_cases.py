@@ -284,3 +284,11 @@ def test_fusion_defaults_configs_and_errors(kind, fusion):
         ASPPBoundaryFusion(other)
     with pytest.raises(ValueError, match='got Conv2d'):
         ClassifierBoundaryFusion(nn.Conv2d(1, 1, 1))
+
+
+def test_upcast_makes_half_precision_float32_only():
+    from mmgscnn.models.losses.utils import upcast
+    for dtype, expected in [(torch.float16, torch.float32), (torch.bfloat16, torch.float32),
+                            (torch.float32, torch.float32), (torch.float64, torch.float64)]:
+        x = torch.tensor([1.5, -2.25], dtype=dtype)
+        assert upcast(x).dtype == expected and torch.equal(upcast(x).double(), x.double())
