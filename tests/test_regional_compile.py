@@ -9,6 +9,7 @@ import torch._inductor.config as inductor_config
 from helpers import make_batch, tiny_model
 from mmseg.registry import MODELS
 
+from mmgscnn.models.decode_heads.gated_shape_head import GatedShapeHead
 from mmgscnn.models.losses import dual_task_loss
 from mmgscnn.models.utils.regional_compile import COMPILE_DEFAULTS, compile_settings
 from mmgscnn.utils.config_errors import ConfigError, UnknownKeyError
@@ -132,3 +133,20 @@ def test_compiled_step_equals_eager(monkeypatch, tmp_path):
     for a, b in zip(got, want):
         torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data)
         torch.testing.assert_close(a.pred_boundary.data, b.pred_boundary.data)
+
+
+def test_regions_have_no_graph_break():
+    """Dynamo traces each region whole, the losses' autograd Functions
+    included (``torch._dynamo.explain``: tracing only, no compilation)."""
+    model = build()
+    model.train()
+    data = make_batch(model, 32, 48)
+    head = model.decode_head
+    feats = model.extract_feat(data['inputs'], [s.metainfo for s in data['data_samples']])
+    stream = torch._dynamo.explain(head.shape_stream)(feats, feats.image, feats.image_valid)
+    assert (stream.graph_count, stream.graph_break_count) == (1, 0), stream.break_reasons
+    logits, _ = head.shape_stream(feats, feats.image, feats.image_valid)
+    label = head.decoder._stack_batch_gt(data['data_samples']).squeeze(1)
+    seg = torch.randn(2, head.num_classes, *label.shape[-2:], requires_grad=True)
+    losses = torch._dynamo.explain(GatedShapeHead.shape_losses)(head, seg, logits, label)
+    assert (losses.graph_count, losses.graph_break_count) == (1, 0), losses.break_reasons
