@@ -1,11 +1,11 @@
-"""mmgscnn.evaluation.metrics.utils.RefusesOutOfRangeLabels: BoundaryFScore and
-CropIoUMetric stop at ground-truth labels outside the classes (naming the
+"""mmgscnn.evaluation.metrics.utils.RefusesOutOfRangeLabels: BoundaryFScore,
+CropIoUMetric and BoundaryIoUMetric stop at ground-truth labels outside the classes (naming the
 label files) instead of counting them; clean labels evaluate as before."""
 import pytest
 import torch
 
 from mmgscnn.datasets.label_check import SegInputError
-from mmgscnn.evaluation.metrics import BoundaryFScore, CropIoUMetric
+from mmgscnn.evaluation.metrics import BoundaryFScore, BoundaryIoUMetric, CropIoUMetric
 
 CLASSES = ('a', 'b', 'c')
 
@@ -27,8 +27,9 @@ def labels(value=None):
 
 
 @pytest.mark.parametrize('make', [lambda: BoundaryFScore(tolerances=(1, )),
-                                  lambda: CropIoUMetric(crop_factors=(0, ), vp_border=0)],
-                         ids=['BoundaryFScore', 'CropIoUMetric'])
+                                  lambda: CropIoUMetric(crop_factors=(0, ), vp_border=0),
+                                  lambda: BoundaryIoUMetric(dilation_ratio=0.05)],
+                         ids=['BoundaryFScore', 'CropIoUMetric', 'BoundaryIoUMetric'])
 def test_out_of_range_labels_stop_the_evaluation_naming_the_files(make):
     clean = make()
     clean.dataset_meta = dict(classes=CLASSES)

@@ -1,4 +1,4 @@
 """Metrics registered in ``mmseg.registry.METRICS``."""
-from .metrics import BoundaryFScore, CropIoUMetric
+from .metrics import BoundaryFScore, BoundaryIoUMetric, CropIoUMetric
 
-__all__ = ['BoundaryFScore', 'CropIoUMetric']
+__all__ = ['BoundaryFScore', 'BoundaryIoUMetric', 'CropIoUMetric']
