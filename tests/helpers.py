@@ -284,6 +284,7 @@ def write_study_config(path, data_root, gscnn):
                              max_iters=2, interval=2)
     cfg.val_evaluator = [dict(type='IoUMetric', iou_metrics=['mIoU']),
                          dict(type='BoundaryFScore', tolerances=(1, 2)),
+                         dict(type='BoundaryIoUMetric', dilation_ratio=0.02),
                          dict(type='CropIoUMetric', crop_factors=(0, 4), class_keys=True)]
     cfg.test_dataloader, cfg.test_evaluator = cfg.val_dataloader, cfg.val_evaluator
     cfg.test_cfg = dict(type='TestLoop')

@@ -75,7 +75,8 @@ def test_accuracy_study_end_to_end(tmp_path):
     assert result['command'].startswith('tools/accuracy_study.py --configs')
     for name in ('plain', 'gscnn'):
         metrics = result['per_seed'][name]['3']
-        for key in ('mIoU', 'mBF@1px', 'mBF@2px', 'mIoU@crop0', 'mIoU@crop4', 'IoU.bar@crop0'):
+        for key in ('mIoU', 'mBF@1px', 'mBF@2px', 'mBIoU', 'mIoU@crop0', 'mIoU@crop4',
+                    'IoU.bar@crop0'):
             assert result['summary'][name][key] == [metrics[key]] * 3  # one seed
         assert result['runs'][name]['3']['status'] == 'finished'
         assert (work / name / 'seed3' / 'iter_2.pth').is_file()
@@ -86,7 +87,7 @@ def test_accuracy_study_end_to_end(tmp_path):
     text = md.read_text()
     assert text.strip() in printed
     rows = table_rows(text)
-    assert list(rows)[:3] == ['mIoU', 'mBF@1px', 'mBF@2px']
+    assert list(rows)[:4] == ['mIoU', 'mBF@1px', 'mBF@2px', 'mBIoU']
     assert all(CELL.match(c) for cells in rows.values() for c in cells), rows
     # Another call reuses the finished runs; with a time limit of one second,
     # the runs of a new seed are stopped or never start, and the report keeps

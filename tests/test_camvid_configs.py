@@ -46,10 +46,11 @@ def test_camvid_configs_load_and_build(tmp_path, monkeypatch):
     # The evaluators and datasets of the (shared) data config build and run.
     metrics = [METRICS.build(m) for m in cfg.val_evaluator]
     assert [type(m).__name__ for m in metrics] == ['IoUMetric', 'BoundaryFScore',
-                                                   'CropIoUMetric', 'CropIoUMetric']
-    assert metrics[2].crop_boxes(360, 480)[-1] == (141, 184, 211, 269)  # crop factor 400
-    assert metrics[3].crop_boxes(360, 480) == [(0, 360, 0, 480)]  # per-class, whole image
-    assert metrics[3].class_keys and metrics[3].prefix == 'whole'
+                                                   'BoundaryIoUMetric', 'CropIoUMetric',
+                                                   'CropIoUMetric']
+    assert metrics[3].crop_boxes(360, 480)[-1] == (141, 184, 211, 269)  # crop factor 400
+    assert metrics[4].crop_boxes(360, 480) == [(0, 360, 0, 480)]  # per-class, whole image
+    assert metrics[4].class_keys and metrics[4].prefix == 'whole'
     val = DATASETS.build(cfg.val_dataloader.dataset)
     assert len(val) == 2 and val[0]['data_samples'].gt_sem_seg.data.max() == 255
     train = DATASETS.build(cfg.train_dataloader.dataset)
@@ -73,7 +74,7 @@ def test_validation_with_camvid_metrics_and_pictures(tmp_path):
     cfg.default_hooks.visualization = dict(type='SegVisualizationHook', draw=True,
                                            interval=1)
     metrics = Runner.from_cfg(cfg).val()
-    for key in ('mIoU', 'mBF@1px', 'mBF@5px', 'mIoU@crop0', 'mIoU@crop400',
+    for key in ('mIoU', 'mBF@1px', 'mBF@5px', 'mBIoU', 'mIoU@crop0', 'mIoU@crop400',
                 'whole/IoU.pole@crop0'):
         assert key in metrics, key
     pictures = glob.glob(str(tmp_path / 'work' / '**' / 'val_val_*.png'), recursive=True)

@@ -44,7 +44,8 @@ def test_demo_end_to_end_reduced(tmp_path):
 
 
 def fake_result(config, **ious):
-    metrics = {'mIoU': 50.0, 'mBF@1px': 10.0, 'mBF@3px': 20.0, 'mIoU@crop0': 1.0}
+    metrics = {'mIoU': 50.0, 'mBF@1px': 10.0, 'mBF@3px': 20.0, 'mBIoU': 40.0,
+               'mIoU@crop0': 1.0}
     metrics.update({f'whole/IoU.{c}@crop0': v for c, v in ious.items()})
     metrics.update({f'IoU.{c}@crop0': 99.0 for c in ious})  # crop-factor keys: not used
     return dict(config=config, metrics=metrics, sec_per_iter=0.5, peak_rss=2**30, params=1000)
@@ -57,6 +58,8 @@ def test_table_reads_whole_image_class_iou():
     lines = results_table(results).splitlines()
     assert lines[0] == '| | baseline | GSCNN | GSCNN - baseline |'
     assert '| boundary F @3px (%) | 20.00 | 20.00 | +0.00 |' in lines
+    assert lines.index('| boundary IoU (%) | 40.00 | 40.00 | +0.00 |') == \
+        lines.index('| boundary F @3px (%) | 20.00 | 20.00 | +0.00 |') + 1
     assert '| IoU wire (%) | 40.00 | 41.00 | +1.00 |' in lines
     assert '| thin-class mean IoU (%) | 30.00 | 31.00 | +1.00 |' in lines
     assert '| peak memory, training process (MiB) | 1024 | 1024 | x1.00 |' in lines

@@ -21,7 +21,7 @@ def test_summary_over_seeds_and_table():
 
 def test_metric_order():
     keys = ['aAcc', 'whole/IoU.pole@crop0', 'mIoU@crop100', 'mBF@10px', 'mIoU', 'mBF@2px',
-            'mIoU@crop0', 'IoU.sky@crop0']
+            'mIoU@crop0', 'IoU.sky@crop0', 'mBIoU']
     assert sorted(keys, key=metric_order) == [
-        'mIoU', 'mBF@2px', 'mBF@10px', 'mIoU@crop0', 'mIoU@crop100', 'IoU.sky@crop0',
+        'mIoU', 'mBF@2px', 'mBF@10px', 'mBIoU', 'mIoU@crop0', 'mIoU@crop100', 'IoU.sky@crop0',
         'whole/IoU.pole@crop0', 'aAcc']

@@ -47,9 +47,10 @@ def test_configs_build_and_match_the_data(synthetic_data, monkeypatch):
     assert list(gscnn.model.shape_head.shape_stream.in_channels) == [f.shape[1] for f in feats]
     metrics = [METRICS.build(m) for m in base.val_evaluator]
     assert [type(m).__name__ for m in metrics] == ['IoUMetric', 'BoundaryFScore',
-                                                   'CropIoUMetric', 'CropIoUMetric']
-    assert metrics[2].crop_boxes(H, W)[-1] == (47, 61, 70, 90)  # crop factor 400
-    assert metrics[3].crop_boxes(H, W) == [(0, H, 0, W)]  # per-class IoU, whole image
+                                                   'BoundaryIoUMetric', 'CropIoUMetric',
+                                                   'CropIoUMetric']
+    assert metrics[3].crop_boxes(H, W)[-1] == (47, 61, 70, 90)  # crop factor 400
+    assert metrics[4].crop_boxes(H, W) == [(0, H, 0, W)]  # per-class IoU, whole image
     train = DATASETS.build(base.train_dataloader.dataset)
     inputs = train[0]['inputs']
     assert inputs.shape[0] == 3 and inputs.shape[1] <= base.crop_size[0] \
@@ -72,7 +73,7 @@ def test_config_trains_two_iterations_and_evaluates(synthetic_data, tmp_path, mo
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.val_loop.run()
-    keys = {'mIoU', 'mBF@1px', 'mBF@2px', 'mBF@3px', 'mBF@5px', 'mIoU@crop0',
+    keys = {'mIoU', 'mBF@1px', 'mBF@2px', 'mBF@3px', 'mBF@5px', 'mBIoU', 'mIoU@crop0',
             'mIoU@crop400', 'whole/mIoU@crop0'} | {f'whole/IoU.{c}@crop0' for c in CLASSES}
     assert keys <= set(metrics), sorted(metrics)
     # the whole image: the same counts as IoUMetric's

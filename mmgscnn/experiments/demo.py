@@ -121,6 +121,7 @@ def results_table(results: Dict[str, dict]) -> str:
     rows = [('mIoU (%)', mb['mIoU'], mg['mIoU'])]
     rows += [(f'boundary F @{k.split("@")[1]} (%)', mb[k], mg[k])
              for k in mb if k.startswith('mBF@')]
+    rows.append(('boundary IoU (%)', mb['mBIoU'], mg['mBIoU']))
     thin_b, thin_g = thin_class_ious(mb, base['config']), thin_class_ious(mg, gscnn['config'])
     rows += [(f'IoU {c} (%)', thin_b[c], thin_g[c]) for c in THIN_CLASSES]
     rows.append(('thin-class mean IoU (%)', np.mean(list(thin_b.values())),

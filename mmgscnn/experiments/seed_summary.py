@@ -25,9 +25,9 @@ def summarise(per_seed: Mapping[str, Mapping[object, Mapping[str, float]]]) -> S
 
 
 def metric_order(key: str) -> tuple:
-    """Sort key: mIoU, boundary F, crop mIoU, per-class IoU, the rest; numbers
-    inside a key in numeric order (mBF@2px before mBF@10px)."""
-    groups = (r'^mIoU$', r'^mBF@', r'^mIoU@crop', r'IoU\.')
+    """Sort key: mIoU, boundary F, boundary IoU, crop mIoU, per-class IoU, the
+    rest; numbers inside a key in numeric order (mBF@2px before mBF@10px)."""
+    groups = (r'^mIoU$', r'^mBF@', r'^mBIoU$', r'^mIoU@crop', r'IoU\.')
     group = next((i for i, g in enumerate(groups) if re.search(g, key)), len(groups))
     parts = tuple(int(p) if p.isdigit() else p for p in re.split(r'(\d+)', key))
     return group, parts

@@ -51,7 +51,8 @@ val_dataloader = dict(
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# mIoU, boundary F-score and the paper's crop-factor mIoU in one run.
+# mIoU, boundary F-score, Boundary IoU (band 0.02 of the diagonal: 4 px) and
+# the paper's crop-factor mIoU in one run.
 # BoundaryFScore: tolerances in pixels of the 120x160 images (thin classes are
 # 2-4 px wide, so 1-3 px are the informative ones; 5 px as on CamVid).
 # CropIoUMetric: the paper's crop factors around the vanishing point, given at
@@ -62,6 +63,7 @@ test_dataloader = val_dataloader
 val_evaluator = [
     dict(type='IoUMetric', iou_metrics=['mIoU']),
     dict(type='BoundaryFScore', tolerances=(1, 2, 3, 5), scale_tolerances=False),
+    dict(type='BoundaryIoUMetric', dilation_ratio=0.02),
     dict(type='CropIoUMetric', crop_factors=(0, 100, 200, 300, 400)),
     dict(type='CropIoUMetric', crop_factors=(0, ), vp_border=0, class_keys=True,
          prefix='whole'),
