@@ -280,3 +280,57 @@ def test_out_of_range_labels_name_the_files_three_at_most():
         evaluate(CropIoUMetric(crop_factors=0), named)
     with pytest.raises(SegInputError, match=r'e\.g\. <image> \(512 px\);'):
         evaluate(CropIoUMetric(crop_factors=0), [sample(bad.copy(), bad)])
+
+
+def test_messages_say_what_to_use():
+    hint = ("CropIoUMetric got unknown arguments ['margins']; the centred crops with margins "
+            "were replaced by the paper's crops around the vanishing point: use "
+            "{'margins': 'crop_factors'} (see the class docstring)")
+    with pytest.raises(TypeError) as err:
+        CropIoUMetric(margins=(0, 100))
+    assert str(err.value) == hint
+    with pytest.raises(TypeError) as err:
+        CropIoUMetric(crop_factor=(0, 100))
+    assert str(err.value) == "CropIoUMetric got unknown arguments ['crop_factor']"
+    with pytest.raises(ValueError, match=r'^CropIoUMetric\.crop_factors is empty; give distances '
+                                         r'in pixels, e\.g\. crop_factors=\(0, 100, 200, 300, '
+                                         r'400\)$'):
+        CropIoUMetric(crop_factors=())
+    with pytest.raises(ValueError, match=r'^CropIoUMetric\.reference_size must be two positive '
+                                         r'integers \(height, width\)'):
+        CropIoUMetric(reference_size=(0, 2048))
+    CropIoUMetric(crop_factors=(0, ), reference_size=(1, 8), vp_border=0)  # 1 row is a size
+    with pytest.raises(ValueError, match='use smaller crop factors or a smaller vp_border$'):
+        CropIoUMetric(crop_factors=(462, ))
+
+
+def test_per_class_iou_and_empty_crops_go_to_the_log():
+    """The log gets, at INFO, the per-class IoU table (percent, 2 decimals)
+    and, at WARNING, the crop factors without a labelled pixel."""
+    import logging
+    from mmengine.logging import MMLogger
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        gt = np.zeros((64, 128), np.int64)
+        gt[10:40] = 255  # crop 300: rows 19..39, all ignored
+        pred = gt.copy()
+        # crop 0 (rows 0..57, columns 6..121): 28 labelled rows x 116 columns of
+        # class 0, 18 x 42 of them predicted 1: IoU 1 - 756 / 3248 = 76.72 %
+        pred[40:, :48] = 1
+        evaluate(CropIoUMetric(crop_factors=(0, 300)), [sample(pred, gt)])
+    finally:
+        logger.removeHandler(handler)
+    text = [(r.levelno, r.getMessage()) for r in records]
+    assert (logging.WARNING, 'CropIoUMetric: the crops of crop factor 300 hold no labelled '
+            'pixel in any image; mIoU@crop300 is NaN') in text
+    assert (logging.INFO, 'per class IoU at each crop factor (%):') in text
+    table = [m for level, m in text if 'IoU@crop0' in m]
+    assert len(table) == 1
+    rows = {line.split('|')[1].strip(): [c.strip() for c in line.split('|')[2:-1]]
+            for line in table[0].splitlines() if line.startswith('|')}
+    assert rows['Class'] == ['IoU@crop0', 'IoU@crop300']
+    assert rows['a'][0] == '76.72' and rows['b'][0] == '0.0' and rows['c'][0] == 'nan'
