@@ -329,7 +329,7 @@ def test_per_class_iou_and_empty_crops_go_to_the_log():
             'pixel in any image; mIoU@crop300 is NaN') in text
     assert (logging.INFO, 'per class IoU at each crop factor (%):') in text
     table = [m for level, m in text if 'IoU@crop0' in m]
-    assert len(table) == 1
+    assert len(table) == 1 and table[0].startswith('\n+')  # the table from a new line
     rows = {line.split('|')[1].strip(): [c.strip() for c in line.split('|')[2:-1]]
             for line in table[0].splitlines() if line.startswith('|')}
     assert rows['Class'] == ['IoU@crop0', 'IoU@crop300']
