@@ -3,6 +3,8 @@ reach, each found by mutation testing (docs/testing.md): thresholds at 0 and
 1, exact ties, defaults, layer configs, one-pixel normalisers, output dtypes
 and the errors' messages. Values against hand-made cases or the float64
 references of ``method_references``."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -292,3 +294,36 @@ def test_upcast_makes_half_precision_float32_only():
                             (torch.float32, torch.float32), (torch.float64, torch.float64)]:
         x = torch.tensor([1.5, -2.25], dtype=dtype)
         assert upcast(x).dtype == expected and torch.equal(upcast(x).double(), x.double())
+
+
+def test_gumbel_softmax_passes_its_eps_on(monkeypatch):
+    monkeypatch.setattr(torch, 'rand_like', lambda x, **kw: torch.zeros_like(x))
+    x = torch.zeros(1, 2, dtype=torch.float64)
+    g = -math.log(-math.log(0.1))  # u = 0 clamped to eps = 0.1
+    torch.testing.assert_close(gumbel_logits(x, 1.0, eps=0.1), torch.full((1, 2), g,
+                                                                          dtype=torch.float64))
+    assert torch.equal(gumbel_softmax(x, 1.0, eps=0.1), torch.full((1, 2), 0.5,
+                                                                    dtype=torch.float64))
+    ones = torch.ones(1, 2, dtype=torch.float64)
+    assert torch.equal(gumbel_softmax(ones * torch.tensor([0.0, 1.0]), 1.0, eps=0.1),
+                       torch.softmax(ones * torch.tensor([0.0, 1.0]), 1))
+
+
+def test_dual_task_weighted_normaliser_is_clamped_at_one(monkeypatch):
+    """Uniform pixel weights w: the weighted p+ counts are w |p+|; the loss is
+    sum(w |zeta - zeta_hat|) / max(w |p+|, 1): the unweighted loss when
+    w |p+| >= 1, w |p+| times it below."""
+    u = ref.fix_uniform_noise(monkeypatch)
+    label = torch.zeros(1, 8, 10, dtype=torch.long)
+    label[..., 5:] = 1
+    logits = torch.randn(1, 2, 8, 10, dtype=torch.float64, generator=torch.Generator()
+                         .manual_seed(2))
+    loss = DualTaskLoss(sigma=0.0)
+    plain = loss(logits, label).item()
+    total, on_gt, on_pred = ref.dual_task_parts(logits[0].numpy(), label[0].numpy(),
+                                                u[(1, 2, 8, 10)][0].numpy(), 0.5, 0.0)
+    count = max(on_gt, on_pred)
+    assert plain == pytest.approx(total / count, rel=1e-9) and count > 20
+    for w in (0.5, 0.2 / count):
+        weighted = loss(logits, label, weight=torch.full((1, 8, 10), w, dtype=torch.float64))
+        assert weighted.item() == pytest.approx(plain * min(1.0, w * count), rel=1e-9)
