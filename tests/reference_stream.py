@@ -54,6 +54,34 @@ def gated_spatial_conv(gcl, x: Tensor, gate: Tensor) -> Tensor:
     return gcl.conv(torch.addcmul(x, x, alpha))
 
 
+# ---------------------------------------------------------- the image gradient
+def _filter(x: Tensor, kernel: Tensor, dim: int) -> Tensor:
+    c, r = x.shape[1], kernel.numel() // 2
+    if dim == 3:
+        pad, view = (r, r, 0, 0), (1, 1, 1, -1)
+    else:
+        pad, view = (0, 0, r, r), (1, 1, -1, 1)
+    weight = kernel.view(view).expand(c, -1, -1, -1)
+    return F.conv2d(F.pad(x, pad, mode='replicate'), weight, groups=c)
+
+
+def sobel(x: Tensor, s: Tensor, d: Tensor) -> tuple:
+    """Separable Sobel derivatives (gx, gy) of every channel, 1-D kernels
+    ``s`` (smoothing) and ``d`` (derivative), replicate padding."""
+    return _filter(_filter(x, d, 3), s, 2), _filter(_filter(x, s, 3), d, 2)
+
+
+def sobel_kernels(like: Tensor) -> tuple:
+    """Sobel's ``[1, 2, 1] / 4`` and ``[-1, 0, 1]``, no smoothing."""
+    d = torch.tensor([-1.0, 0.0, 1.0], dtype=like.dtype, device=like.device)
+    return (2 - d.abs()) / 4, d
+
+
+def sobel_magnitude(image: Tensor, s: Tensor, d: Tensor) -> Tensor:
+    gx, gy = sobel(image.mean(dim=1, keepdim=True) / 255.0, s, d)
+    return torch.sqrt(gx * gx + gy * gy).clamp(max=1.0)
+
+
 # ------------------------------------------------------------ the shape stream
 def image_inputs(stream, image: Tensor, size, image_valid=None) -> tuple:
     from mmseg.models.utils import resize
@@ -61,7 +89,11 @@ def image_inputs(stream, image: Tensor, size, image_valid=None) -> tuple:
         image = resize(image, size=size, mode='area')
         if image_valid is not None:
             image_valid = resize(image_valid.to(image.dtype), size=size, mode='area') >= 1
-    grad = stream.image_gradient(image)
+    if stream.image_gradient.method == 'sobel':
+        with torch.no_grad():  # as ImageGradient.forward
+            grad = sobel_magnitude(image, *sobel_kernels(image))
+    else:
+        grad = stream.image_gradient(image)
     if image_valid is not None:
         r = stream.image_gradient.footprint
         padding = (~image_valid).to(grad.dtype)

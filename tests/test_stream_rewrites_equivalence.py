@@ -1,7 +1,7 @@
 """The issue-21 rewrites of the shape stream (enlargement as one transposed
 convolution, no full-resolution concatenation of the stem's features, the
 gating moved past the GCL's bias-free 1x1 conv, the 1/255 folded into the
-stem) against a frozen copy of the code they replaced (``reference_stream``):
+stem, the Sobel filters in two passes over one padding) against a frozen copy of the code they replaced (``reference_stream``):
 equal outputs, gradients and BN running statistics in float64, on the CPU
 and the CUDA code paths (run here on the CPU)."""
 import pytest
@@ -12,6 +12,7 @@ import torch.nn.functional as F
 import reference_stream as ref
 from mmgscnn.models import GatedSpatialConv, ShapeStream
 from mmgscnn.models.shape_stream import shape_stream as stream_module
+from mmgscnn.models.shape_stream.image_gradient import sobel, sobel_kernels, sobel_magnitude
 from mmgscnn.models.utils import enlarge_bilinear, upsample, upsample_bilinear
 
 from helpers import TINY_CHANNELS
@@ -93,6 +94,37 @@ def test_upsample_takes_the_transposed_convolution_only_on_the_cuda_path(monkeyp
                                rtol=0, atol=1e-12)
     upsample_bilinear(x, (10, 8))  # fractional factor: F.interpolate
     assert calls == [(4, 2)]
+
+
+# ---------------------------------------------------------- the image gradient
+@pytest.mark.parametrize('sigma', [0.0, 1.4])
+@pytest.mark.parametrize('channels', [1, 3])
+def test_sobel_equals_the_replaced_separable_passes(sigma, channels):
+    x = torch.rand(2, channels, 13, 17, dtype=D) * 255
+    s, d = sobel_kernels(sigma, 'cpu', D)
+    for new, old in zip(sobel(x, sigma), ref.sobel(x, s, d)):
+        torch.testing.assert_close(new, old, rtol=1e-12, atol=1e-12)
+
+
+def test_sobel_magnitude_equals_the_replaced_one_in_fewer_passes():
+    from mmgscnn.benchmark.traffic import count_traffic
+    image = torch.rand(2, 3, 16, 24, dtype=D) * 255
+    image[:, :, 8:, :10], image[:, :, 8:, 10:] = 255.0, 0.0  # a step: reaches the clamp at 1
+    new = sobel_magnitude(image)
+    old = ref.sobel_magnitude(image, *ref.sobel_kernels(image))
+    assert abs(new.max() - 1) < 1e-12 and old.max() == 1
+    torch.testing.assert_close(new, old, rtol=1e-12, atol=1e-12)
+    counted = count_traffic(lambda: sobel_magnitude(image.float()), (16, 24), training=False)
+    # channel sum, padding, two 1-D passes, hypot, clamp (was 15)
+    assert counted['passes_full_res'] == 6, counted['ops_full_res']
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_constant_image_has_exactly_zero_gradient(dtype):
+    image = torch.full((1, 3, 9, 10), 117.3, dtype=dtype)
+    assert torch.count_nonzero(sobel_magnitude(image)) == 0
+    for g in sobel(image / 255.0):  # (with smoothing neither form is exact)
+        assert torch.count_nonzero(g) == 0
 
 
 # ------------------------------------------------------------------- the GCL

@@ -37,16 +37,19 @@ def sobel_kernels(sigma: float, device, dtype) -> tuple:
     return s, d
 
 
-def _filter(x: Tensor, kernel: Tensor, dim: int) -> Tensor:
-    """Correlate every channel of (N, C, H, W) with a 1-D kernel along W
-    (``dim=3``) or H (``dim=2``); replicate padding keeps the size."""
-    c, r = x.shape[1], kernel.numel() // 2
-    if dim == 3:
-        pad, view = (r, r, 0, 0), (1, 1, 1, -1)
-    else:
-        pad, view = (0, 0, r, r), (1, 1, -1, 1)
-    weight = kernel.view(view).expand(c, -1, -1, -1)
-    return F.conv2d(F.pad(x, pad, mode='replicate'), weight, groups=c)
+def _sobel_pair(x: Tensor, s: Tensor, d: Tensor, scale: float = 1.0) -> Tensor:
+    """``(gx, gy)`` of every channel of (N, C, H, W), interleaved as
+    (N, 2C, H, W), times ``scale``: ``x`` padded once by replication, one
+    depthwise pass along W with ``(d, s * scale)`` for each channel, one
+    along H with ``(s * scale, d)``. ``scale`` stays on the smoothing taps:
+    the derivative pass then sums exact opposites of equal inputs, so a
+    constant image gives exactly zero in any summation order, fused
+    multiply-adds included."""
+    c, r = x.shape[1], s.numel() // 2
+    along_w = torch.stack([d, s * scale]).repeat(c, 1).view(2 * c, 1, 1, -1)
+    along_h = torch.stack([s * scale, d]).repeat(c, 1).view(2 * c, 1, -1, 1)
+    x = F.pad(x, (r, r, r, r), mode='replicate')
+    return F.conv2d(F.conv2d(x, along_w, groups=c), along_h, groups=2 * c)
 
 
 def sobel(x: Tensor, sigma: float = 0.0) -> tuple:
@@ -59,9 +62,8 @@ def sobel(x: Tensor, sigma: float = 0.0) -> tuple:
     across it (without smoothing).
     """
     s, d = sobel_kernels(sigma, x.device, x.dtype)
-    gx = _filter(_filter(x, d, 3), s, 2)
-    gy = _filter(_filter(x, s, 3), d, 2)
-    return gx, gy
+    out = _sobel_pair(x, s, d)
+    return out[:, 0::2], out[:, 1::2]
 
 
 def _gray(image: Tensor) -> Tensor:
@@ -73,9 +75,16 @@ def sobel_magnitude(image: Tensor) -> Tensor:
     """Sobel gradient magnitude of the grey image, clamped to [0, 1].
 
     A black/white step edge gives 1. (N, C, H, W) pixel units -> (N, 1, H, W).
+    The grey level's 1 / (C * 255) is applied by the last filter's weights.
     """
-    gx, gy = sobel(_gray(image))
-    return torch.sqrt(gx * gx + gy * gy).clamp(max=1.0)
+    s, d = sobel_kernels(0.0, image.device, image.dtype)
+    g = _sobel_pair(image.sum(dim=1, keepdim=True), s, d, 1.0 / (255.0 * image.shape[1]))
+    gx, gy = g[:, :1], g[:, 1:]
+    if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
+        magnitude = torch.sqrt(gx * gx + gy * gy)  # ONNX has no hypot
+    else:
+        magnitude = torch.hypot(gx, gy)  # one pass
+    return magnitude.clamp(max=1.0)
 
 
 def canny_edges(image: Tensor, sigma: float = 1.4, low: float = 0.05,
