@@ -62,9 +62,11 @@ def test_plain_model_has_nothing_to_count():
 
 def test_tiny_gscnn_counts_and_model_unchanged():
     torch.manual_seed(0)
-    # one gate, no stem: the smallest stream, so the compilation is short
+    # one gate, no stem, the boundary BCE alone: the smallest regions, so the
+    # compilation is short (all losses compiled: test_regional_compile.py)
     model = MODELS.build(tiny_model('fcn', shape_stream=dict(
-        gate_indices=(3, ), channels=(4, 4), stem_channels=0)))
+        gate_indices=(3, ), channels=(4, 4), stem_channels=0), head_kwargs=dict(
+            loss_attention=None, loss_dual_task=None)))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     got = count_inductor_kernels(model, train_batch(model, 2, (16, 24)), (16, 24))
     train, infer = got['train'], got['infer']
