@@ -73,3 +73,15 @@ def test_a_class_in_one_map_only():
     got = BoundaryFScore(tolerances=(1, 3)).image_counts(pred, gt, 3)
     torch.testing.assert_close(got, reference_counts(pred, gt, 3, (1, 3)), rtol=0, atol=0)
     assert got[:, 1, 1].tolist() == [0, 0] and got[:, 2, 3].tolist() == [0, 0]
+
+
+def test_the_dilation_path_of_cuda_gives_the_same_counts():
+    # counts_by_dilation is what CUDA runs; here on the CPU, against the distance path
+    rng = np.random.default_rng(5)
+    pred, gt = random_maps(rng, 50, 70, 3, 4, 0.1)
+    metric = BoundaryFScore(tolerances=RADII)
+    valid = gt != 255
+    masked = torch.where(valid, pred, torch.full_like(pred, 255))
+    by_dilation = metric.counts_by_dilation(masked, gt, valid, masked != 255, 4, list(RADII))
+    torch.testing.assert_close(by_dilation, metric.image_counts(pred, gt, 4), rtol=0, atol=0)
+    assert by_dilation[:, :, 0].sum() > 0
