@@ -461,7 +461,8 @@ def fused_run(decoder, hooked):
 def test_aspp_boundary_fusion_values():
     """The extra ASPP branch is relu(bn(w * area_pool(boundary))), appended
     after the head's own branches at the bottleneck's input."""
-    head, feats, boundary, seen, _, expected = fused_run('aspp', 'bottleneck')
+    head, feats, boundary, seen, logits, expected = fused_run('aspp', 'bottleneck')
+    assert logits.shape[-2:] == (4, 6)  # the rebuilt bottleneck keeps its padding
     n = expected.shape[0]
     got = seen[-1][0]
     assert got.shape[0] == head.decoder.bottleneck.conv.in_channels
