@@ -327,3 +327,15 @@ def test_dual_task_weighted_normaliser_is_clamped_at_one(monkeypatch):
     for w in (0.5, 0.2 / count):
         weighted = loss(logits, label, weight=torch.full((1, 8, 10), w, dtype=torch.float64))
         assert weighted.item() == pytest.approx(plain * min(1.0, w * count), rel=1e-9)
+
+
+def test_canny_low_threshold_is_inclusive():
+    """A weak pixel whose magnitude equals ``low`` exactly, next to a strong
+    one, is kept (row 5 of the fading ramp: see test_method_formulas)."""
+    img = np.linspace(0.25, 0.05, 16)[:, None] * np.array([0, 0, 0, 0.2, 0.8, 0.9, 1, 1])[None]
+    image = grey_image(img)
+    gx, gy = sobel(image.mean(dim=1, keepdim=True) / 255.0)  # as canny_edges computes it
+    low = torch.sqrt(gx * gx + gy * gy)[0, 0, 5, 3].item()
+    assert 0.14 < low < 0.15
+    edges = canny_edges(image, sigma=0, low=low, high=0.15)[0, 0]
+    np.testing.assert_array_equal(edges[:, 3].numpy(), [1] * 6 + [0] * 10)
