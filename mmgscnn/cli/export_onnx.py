@@ -8,7 +8,8 @@ batch size N is free, H and W are the ``--shape``. Outputs: ``seg_logits``
 Normalisation happens inside the graph; resizing the image to the size the
 model expects (the pipeline's Resize), slide inference and test-time
 augmentation do not. ``--check`` runs the file with onnxruntime on two random
-images and compares it with PyTorch. The export is :mod:`mmgscnn.deploy`.
+images and compares it with PyTorch. The export is :mod:`mmgscnn.deploy`,
+batch norms folded into the convolutions (:mod:`mmgscnn.deploy.fuse_bn`).
 """
 import argparse
 
@@ -37,8 +38,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from mmgscnn.deploy import compare_with_onnxruntime, export_onnx, load_segmentor
+    from mmgscnn.deploy.fuse_bn import fuse_bn
     try:
-        model = load_segmentor(args.config, args.checkpoint, args.cfg_options)
+        model = fuse_bn(load_segmentor(args.config, args.checkpoint, args.cfg_options))
         module = export_onnx(model, args.shape, args.out, opset=args.opset)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f'export_onnx.py: {err}')

@@ -7,10 +7,12 @@ image | the predicted segmentation over it | the predicted boundary
 probability (GSCNN models; models without a shape stream give the first two
 panels only), drawn by :mod:`mmgscnn.visualization.prediction_pictures`.
 Images that cannot be read are skipped, every other picture is written, and
-the tool then lists the skipped files and exits with status 1.
+the tool then lists the skipped files and exits with status 1. Batch norms
+are folded into the convolutions first (:mod:`mmgscnn.deploy.fuse_bn`).
 """
 import argparse
 
+from mmgscnn.deploy.fuse_bn import fuse_bn
 from mmgscnn.utils.config_errors import ConfigError
 from mmgscnn.visualization.prediction_pictures import (PictureInputError, find_images,
                                                        load_model,
@@ -40,7 +42,7 @@ def main(argv=None):
     skipped = []
     try:
         paths = sorted({p for spec in args.images for p in find_images(spec)})
-        model = load_model(args.config, args.checkpoint, args.device)
+        model = fuse_bn(load_model(args.config, args.checkpoint, args.device))
         written = write_prediction_pictures(model, paths, args.out_dir, args.opacity,
                                             args.boundary_cmap, not args.no_labels,
                                             skipped=skipped)

@@ -4,13 +4,15 @@ The metrics are the config's ``test_evaluator`` (the mmgscnn configs report
 mIoU, boundary F-scores and the crop-factor mIoU table in one run);
 ``--show-dir`` draws pictures with the config's visualizer, ``--out`` writes
 the predicted label maps, ``--tta`` runs the config's ``tta_model`` on its
-``tta_pipeline`` and ``--metrics-out`` writes the metrics as JSON.
+``tta_pipeline`` and ``--metrics-out`` writes the metrics as JSON. Batch norms
+are folded into the convolutions before testing (:mod:`mmgscnn.deploy.fuse_bn`).
 """
 import argparse
 import json
 import os
 import os.path as osp
 
+from ..deploy.fuse_bn import FuseBNHook
 from ..utils.config import load_config, shutdown_distributed
 from .runner_tool import checked_runner, parse_runner_args, user_errors
 
@@ -70,6 +72,7 @@ def main(argv=None):
         cfg.model = cfg.tta_model
     with user_errors('test.py'):
         runner = checked_runner(cfg, 'test')
+        runner.register_hook(FuseBNHook(), priority='LOWEST')  # after loading
         metrics = runner.test()
     shutdown_distributed()
     if args.metrics_out:

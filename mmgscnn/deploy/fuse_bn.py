@@ -1,0 +1,92 @@
+"""Batch norms folded into convolutions, for inference only (eval mode, the
+running statistics): mmcv's :func:`~mmcv.cnn.fuse_conv_bn` for every
+conv -> BN pair, and, by hand, the norm that the gated convolution layer
+(GCL) applies to ``cat(x, gate)`` *before* its first 1x1 convolution.
+
+A norm before a 1x1 convolution (stride 1, no padding, one group) folds
+exactly: with ``s = gamma / sqrt(var + eps)`` and ``t = beta - mean * s``
+per input channel, ``conv(W, b)(s * z + t) = conv(W * s, b + W @ t)(z)``.
+With zero padding or a larger kernel the border pixels would differ, so
+those are left as they are. A folded norm becomes ``nn.Identity``.
+"""
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+from mmcv.cnn.utils import fuse_conv_bn
+from mmengine.hooks import Hook
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+def _folds_exactly(conv: nn.Module) -> bool:
+    """Whether a norm on ``conv``'s input folds into it exactly (1x1, stride 1,
+    no padding, one group)."""
+    return (type(conv) is nn.Conv2d and conv.kernel_size == (1, 1)
+            and conv.stride == (1, 1) and conv.padding == (0, 0) and conv.groups == 1)
+
+
+@torch.no_grad()
+def fold_norm_into_next_conv(norm: _BatchNorm, conv: nn.Conv2d) -> None:
+    """Fold eval-mode ``norm`` (C channels) into the 1x1 ``conv`` (C inputs)
+    that follows it, in place: ``conv(norm(z)) == conv'(z)``."""
+    if not _folds_exactly(conv):
+        raise ValueError(f'a norm folds exactly only into a 1x1 conv (stride 1, no padding, '
+                         f'one group), got {conv}')
+    if not norm.track_running_stats or norm.running_mean is None:
+        raise ValueError(f'{norm} keeps no running statistics: nothing to fold')
+    scale = torch.rsqrt(norm.running_var + norm.eps)
+    if norm.affine:
+        scale = scale * norm.weight
+    shift = -norm.running_mean * scale
+    if norm.affine:
+        shift = shift + norm.bias
+    weight = conv.weight  # (out, C, 1, 1)
+    bias = weight.flatten(1) @ shift.to(weight.dtype)
+    if conv.bias is not None:
+        bias = bias + conv.bias
+    conv.weight = nn.Parameter(weight * scale.to(weight.dtype).view(1, -1, 1, 1))
+    conv.bias = nn.Parameter(bias)
+
+
+def fuse_gcl_input_norm(gcl: nn.Module) -> bool:
+    """Fold the norm on ``cat(x, gate)`` of a GatedSpatialConv's attention
+    (``attention[0]``) into the 1x1 ConvModule after it (``attention[1]``).
+    Returns whether it was folded: only this exact structure is (anything
+    else is left unfused, which the tests detect as a norm left over)."""
+    attention = getattr(gcl, 'attention', None)
+    if not isinstance(attention, nn.Sequential) or len(attention) < 2:
+        return False
+    norm, nxt = attention[0], attention[1]
+    if not (isinstance(norm, _BatchNorm) and isinstance(nxt, ConvModule)
+            and nxt.order[0] == 'conv' and not nxt.with_explicit_padding
+            and _folds_exactly(nxt.conv)):
+        return False
+    fold_norm_into_next_conv(norm, nxt.conv)
+    attention[0] = nn.Identity()
+    return True
+
+
+def fuse_bn(model: nn.Module) -> nn.Module:
+    """Fold the batch norms of ``model`` (switched to eval mode) into its
+    convolutions, in place, for inference; returns ``model``. The GCLs'
+    input norms by hand (:func:`fuse_gcl_input_norm`), every conv -> BN pair
+    by mmcv. Training the result afterwards would train without norms."""
+    from mmgscnn.models.shape_stream.gated_spatial_conv import GatedSpatialConv
+
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, GatedSpatialConv):
+            fuse_gcl_input_norm(module)
+    return fuse_conv_bn(model)
+
+
+def remaining_norms(model: nn.Module) -> list:
+    """Names of the batch norms of ``model`` that are still there."""
+    return [name for name, m in model.named_modules() if isinstance(m, _BatchNorm)]
+
+
+class FuseBNHook(Hook):
+    """Folds the model's batch norms (:func:`fuse_bn`) once the checkpoint is
+    loaded, before testing (``tools/test.py`` registers it)."""
+
+    def before_test(self, runner) -> None:
+        fuse_bn(runner.model)
