@@ -291,13 +291,22 @@ def dist_samples():
     return samples
 
 
-def _rank_worker(rank, world_size, init_file, out_file):
+def dist_metric(kind):
+    if kind == 'BoundaryIoUMetric':
+        from mmgscnn.evaluation.metrics import BoundaryIoUMetric
+        metric = BoundaryIoUMetric(dilation_ratio=0.05)
+        metric.dataset_meta = dict(classes=CLASSES)
+        return metric
+    return new_metric(tolerances=(1, 2, 5))
+
+
+def _rank_worker(rank, world_size, init_file, out_file, kind):
     import torch.distributed as dist
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
                             world_size=world_size)
     try:
         samples = dist_samples()
-        metric = new_metric(tolerances=(1, 2, 5))
+        metric = dist_metric(kind)
         # Interleaved, as mmengine's DefaultSampler gives them to the ranks.
         metric.process({}, samples[rank::world_size])
         res = metric.evaluate(len(samples))
@@ -307,15 +316,19 @@ def _rank_worker(rank, world_size, init_file, out_file):
         dist.destroy_process_group()
 
 
-def test_two_processes_give_the_single_process_result(tmp_path):
+@pytest.mark.parametrize('kind', ['BoundaryFScore', 'BoundaryIoUMetric'])
+def test_two_processes_give_the_single_process_result(tmp_path, kind):
     import torch.multiprocessing as mp
     out_file = str(tmp_path / 'rank0.pt')
-    mp.spawn(_rank_worker, args=(2, str(tmp_path / 'init'), out_file), nprocs=2,
+    mp.spawn(_rank_worker, args=(2, str(tmp_path / 'init'), out_file, kind), nprocs=2,
              join=True)
-    single = new_metric(tolerances=(1, 2, 5))
+    single = dist_metric(kind)
     single.process({}, dist_samples())
     want = single.evaluate(6)
     got = torch.load(out_file)
     assert got == want
-    assert 0 < want['mBF@1px'] < want['mBF@5px'] <= 100
+    if kind == 'BoundaryFScore':
+        assert 0 < want['mBF@1px'] < want['mBF@5px'] <= 100
+    else:
+        assert 0 < want['mBIoU'] < 100
 

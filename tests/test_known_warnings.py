@@ -25,12 +25,14 @@ def test_config_reading_prints_no_pkg_resources_warning_but_others():
 
 
 def test_our_metrics_build_without_the_missing_prefix_warning(capsys):
-    from mmgscnn.evaluation.metrics import BoundaryFScore, CropIoUMetric
+    from mmgscnn.evaluation.metrics import BoundaryFScore, BoundaryIoUMetric, CropIoUMetric
     from mmseg.evaluation import IoUMetric
     MMLogger.get_instance('prefix_check', log_level='WARNING')
     BoundaryFScore()
     CropIoUMetric()
+    BoundaryIoUMetric()
     assert 'prefix is not set' not in capsys.readouterr().out
     IoUMetric()  # mmseg's own metric does warn: the check can see it
     assert 'prefix is not set in metric class IoUMetric' in capsys.readouterr().out
     assert CropIoUMetric(prefix='whole').prefix == 'whole'
+    assert BoundaryIoUMetric(prefix='whole').prefix == 'whole'
