@@ -113,3 +113,11 @@ def test_bad_options_are_refused(folders, capsys):
         main(['--pred', str(folders / 'nope'), '--gt', str(folders / 'gt'),
               '--num-classes', '2'])
     assert 'is not a folder' in capsys.readouterr().err
+
+
+def test_ground_truth_outside_the_classes_stops_naming_the_file(folders):
+    save(folders / 'gt' / 'city' / 'a.png', square(value=7))
+    with pytest.raises(SystemExit, match=r'eval_boundary.py: '
+                       r'BoundaryFScore: 1 ground-truth label map\(s\) have values outside '
+                       r'the 2 classes .*city/a.png \(36 px\)'):
+        run(folders)
