@@ -70,7 +70,9 @@ def test_validation_with_camvid_metrics_and_pictures(tmp_path):
         pipeline=cfg.val_dataloader.dataset.pipeline)
     data_cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets', 'camvid.py'))
     cfg.val_evaluator = data_cfg.val_evaluator
-    cfg.visualizer = data_cfg.visualizer
+    # a name of its own: mmengine keeps one visualizer (and its save_dir) per name
+    # per process, so an earlier test's 'visualizer' would take our pictures
+    cfg.visualizer = dict(data_cfg.visualizer, name=f'vis_{tmp_path.name}')
     cfg.default_hooks.visualization = dict(type='SegVisualizationHook', draw=True,
                                            interval=1)
     metrics = Runner.from_cfg(cfg).val()
