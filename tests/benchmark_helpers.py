@@ -47,9 +47,11 @@ def make_records(flops=(1e9, 1.2e9, 1.1e9)):
                         variant='s2', options={'model.shape_head.shape_stream.stride': 2})]
 
 
-def make_result(records, **extra):
-    """The result dict of a run of ``records`` (what the report renders)."""
-    pairs = make_pairs(records, ENV, ['fp32'], torch.device('cpu'))
-    return dict(date='today', command='python tools/benchmark.py', environment=ENV,
+def make_result(records, device='cpu', **extra):
+    """The result dict of a run of ``records`` on ``device`` (what the report
+    renders)."""
+    env = dict(ENV, device_type=device)
+    pairs = make_pairs(records, env, ['fp32'], torch.device(device))
+    return dict(date='today', command='python tools/benchmark.py', environment=env,
                 precisions=['fp32'], methods=dict(params='counted'), pairs=pairs,
                 models=records, **dict(dict(time_limit_s=None, skipped=[]), **extra))

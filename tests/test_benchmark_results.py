@@ -8,7 +8,8 @@ from mmgscnn.benchmark.results import check_complete, make_pairs
 
 
 def test_pairs_have_ratios_targets_and_the_variant():
-    gscnn, s2 = make_pairs(make_records(), ENV, ['fp32'], torch.device('cpu'))
+    gscnn, s2 = make_pairs(make_records(), dict(ENV, device_type='cuda'), ['fp32'],
+                           torch.device('cuda'))
     assert (gscnn['other'], gscnn['baseline'], gscnn['precision']) == ('gscnn', 'base', 'fp32')
     assert gscnn['params_ratio'] == 1.2 and gscnn['flops_ratio'] == pytest.approx(1.2)
     assert gscnn['train_time_ratio'] == pytest.approx(1.1)

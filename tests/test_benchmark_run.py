@@ -81,14 +81,14 @@ def test_tool_on_a_tiny_group_writes_complete_table_and_json(tiny_configs, tmp_p
                                     infer_time_ratio=1.10)
     assert paper['targets'] == gscnn['targets'] and dual['targets'] == dict(train_time_ratio=1.05)
     assert s2['targets']['train_time_ratio'] == 1.05
-    assert gscnn['targets_met']['infer_time_ratio'] == (gscnn['infer_time_ratio'] <= 1.10)
+    assert gscnn['targets_met'] == {}  # CPU timings: no verdicts
     assert gscnn['sync_check'].startswith('not run') and dual['sync_check'].startswith('not run')
     assert data['methods']['train_memory'].startswith('each training measurement')
     text = md.read_text()
     assert text in proc.stdout
     assert '| gscnn / base |' in text and '| dual / base |' in text
     assert '| gscnn-paper / base |' in text and '| gscnn-s2 / base |' in text
-    assert f'{gscnn["train_time_ratio"]:.3f} (<= 1.15: ' in text
+    assert f'{gscnn["train_time_ratio"]:.3f}' in text and '(<= 1.15: ' not in text
 
 
 def test_tool_passes_every_option_on(tiny_configs):

@@ -64,6 +64,29 @@ def test_dense_convolutions_are_compute_depthwise_ones_memory_bound():
                                                groups=2), FULL, training=False)
     assert (dense['conv_ops_full_res'], dense['passes_full_res']) == (1, 0)
     assert (depthwise['conv_ops_full_res'], depthwise['passes_full_res']) == (0, 1)
+    # the dense convolution reads x (2 channels) and writes 4 channels at full res
+    assert dense['conv_bytes_full_res'] == _nbytes(x) * 3
+    assert depthwise['conv_bytes_full_res'] == 0
+    low = count_traffic(lambda: F.conv2d(torch.randn(1, 2, 4, 4), torch.randn(4, 2, 1, 1)),
+                        FULL, training=False)
+    assert (low['conv_ops_full_res'], low['conv_bytes_full_res']) == (0, 0)
+
+
+def test_optimizer_bytes_stay_out_of_the_saved_bytes():
+    conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+    opt = torch.optim.SGD(conv.parameters(), lr=0.1, momentum=0.9)  # keeps a state
+    x = torch.randn(1, 2, *FULL)
+
+    def step(with_optimizer):
+        opt.zero_grad()
+        conv(x).relu().sum().backward()
+        if with_optimizer:
+            opt.step()
+
+    without = count_traffic(lambda: step(False), FULL, training=True)
+    with_opt = count_traffic(lambda: step(True), FULL, training=True)
+    assert opt.state  # the momentum buffers exist
+    assert with_opt['saved_bytes'] == without['saved_bytes'] > 0
 
 
 def test_saved_tensors_are_counted_once_each():
@@ -144,7 +167,7 @@ def test_traffic_pairs_and_table():
     text = render_markdown(make_result(records, traffic_pairs=pairs))
     assert '## g, full-resolution traffic (fp32, CUDA code paths)' in text
     assert ('| gscnn-s2 / base | 3.00 | 3.00 | 3.00 | 3.00 | 3.00 | 3.00 | 3.00 | 3.00 | '
-            '- | 3.00 |') in text
+            '- | 3.00 | 3.00 | 3.00 |') in text
 
 
 def test_traffic_only_refuses_profile():

@@ -5,7 +5,7 @@ step time and peak memory, inference latency, in fp32 and with AMP.
         [--configs [LABEL=]BASELINE [LABEL=]OTHER ... [--configs ...]]
         [--variant LABEL KEY=VALUE ... [--variant ...]] [--stride2]
         [--device cuda] [--batch 2] [--crop 512 1024] [--infer-size 1024 2048]
-        [--warmup 5] [--iters 20] [--precision fp32 amp] [--threads N]
+        [--warmup 5] [--iters 20] [--rounds 3] [--precision fp32 amp] [--threads N]
         [--cfg-options k=v ...] [--skip-flops] [--time-limit SECONDS]
         [--profile DIR] [--traffic | --traffic-only] [--inductor-kernels]
         [--out FILE.json] [--markdown FILE.md]
@@ -64,6 +64,10 @@ def parse_args(argv):
                    help=f'untimed steps before timing (default {D.warmup})')
     p.add_argument('--iters', type=int,
                    help=f'timed steps, median reported (default {D.iters})')
+    p.add_argument('--rounds', type=int,
+                   help='timing rounds, interleaved: every column once per round '
+                   '(baseline, GSCNN, baseline, GSCNN, ...); the ratio is of the medians '
+                   f'of all timed steps, its spread over the rounds (default {D.rounds})')
     p.add_argument('--precision', nargs='+', choices=['fp32', 'amp'],
                    help='amp: fp16 autocast with AmpOptimWrapper on CUDA, bf16 autocast '
                    f'on the CPU (default {" ".join(D.precision)})')

@@ -44,5 +44,5 @@ def environment(options, device):
                 precisions=[precision_label(p, device.type) for p in options.precision],
                 cudnn_benchmark=bool(torch.backends.cudnn.benchmark)
                 if device.type == 'cuda' else None,
-                torch_threads=torch.get_num_threads(),
+                torch_threads=torch.get_num_threads(), cpu_count=os.cpu_count(),
                 cfg_options=options.cfg_options or {}, load_average_start=load_average())

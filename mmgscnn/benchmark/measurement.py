@@ -1,6 +1,5 @@
 """What is measured of one model: parameters, FLOPs, training step time and
 peak memory, inference latency; :func:`methods` says how, in words."""
-import gc
 import statistics
 import time
 
@@ -63,10 +62,8 @@ def measure_training(model, optim_wrapper, data, warmup, iters, device):
     import torch
     model.train()
 
-    def reset():
+    def reset():  # the peak counter only: the allocator keeps its cache, as in training
         if device.type == 'cuda':
-            gc.collect()
-            torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
 
     times = timed(lambda: model.train_step(data, optim_wrapper), warmup, iters, device,
@@ -101,7 +98,8 @@ def methods(device, count_flops=True):
                    '--warmup steps; no data loading',
         inference='median seconds of model.test_step (predict path: data preprocessor, '
                   'whole-image inference, resize to the image, argmax; GSCNN also '
-                  'its boundary map) on one image of --infer-size, under no_grad',
+                  'its boundary map) on one image of --infer-size, under no_grad, batch norms '
+                  'folded into the convolutions (mmgscnn.deploy.fuse_bn)',
         amp=('fp16 autocast; training with mmengine AmpOptimWrapper (dynamic loss '
              'scaling)' if device.type == 'cuda' else
              'bf16 autocast (torch.autocast on the CPU; mmengine AmpOptimWrapper is '

@@ -33,6 +33,7 @@ class BenchmarkOptions:
     infer_size: Sequence[int] = (1024, 2048)
     warmup: int = 5
     iters: int = 20
+    rounds: int = 3
     precision: Sequence[str] = ('fp32', 'amp')
     threads: Optional[int] = None
     cfg_options: Optional[dict] = None
@@ -49,7 +50,7 @@ class BenchmarkOptions:
     def __post_init__(self):
         if self.threads is not None and self.threads < 1:
             raise BenchmarkError(f'--threads must be >= 1, got {self.threads}')
-        for name in ('batch', 'iters'):
+        for name in ('batch', 'iters', 'rounds'):
             if getattr(self, name) < 1:
                 raise BenchmarkError(f'--{name} must be >= 1, got {getattr(self, name)}')
         if self.warmup < 0:

@@ -20,10 +20,27 @@ def _ratio_cell(pair, key):
     if pair[key] is None:
         return '-'
     text = f'{pair[key]:.3f}'
-    if key in pair['targets']:
+    spread = pair.get(key + '_spread')
+    if spread is not None:
+        text += f' ({spread[0]:.3f}-{spread[1]:.3f})'
+    if key in pair['targets_met']:  # no verdicts on CPU timings
         met = 'met' if pair['targets_met'][key] else '**missed**'
         text += f' (<= {pair["targets"][key]:.2f}: {met})'
     return text
+
+
+def load_warning(env):
+    """A warning when CPU timings ran while the host's load average exceeded
+    its core count (other jobs then share the cores); None otherwise."""
+    cores = env.get('cpu_count')
+    if env['device_type'] != 'cpu' or not cores:
+        return None
+    loads = [v for v in (env.get('load_average_start'), env.get('load_average_end'))
+             if v is not None]
+    if not loads or max(loads) <= cores:
+        return None
+    return (f'warning: host load average {max(loads)} exceeded its {cores} cores: '
+            'other jobs shared the CPU, timings are slower and noisier than alone')
 
 
 def _header(result):
@@ -36,13 +53,17 @@ def _header(result):
         f'- torch {env["torch"]}, mmseg {env["mmseg"]}, mmcv {env["mmcv"]}, '
         f'mmengine {env["mmengine"]}, Python {env["python"]}',
         f'- training: batch {env["batch"]}, crop {env["crop"][0]}x{env["crop"][1]}; '
-        f'inference: batch 1, {env["infer_size"][0]}x{env["infer_size"][1]}; '
-        f'warm-up {env["warmup"]}, timed {env["iters"]} (median)',
+        f'inference: batch 1, {env["infer_size"][0]}x{env["infer_size"][1]}' +
+        ('' if not result['precisions'] else
+         f'; warm-up {env["warmup"]}, timed {env["iters"]} (median)'),
         f'- precisions: {", ".join(env["precisions"])}' if result['precisions'] else
         '- --traffic-only: no timing, memory or sync check (warm-up and timed steps unused)',
         f'- host load average (1 min) at start / end: {env["load_average_start"]} / '
         f'{env["load_average_end"]}',
     ]
+    warning = load_warning(env)
+    if warning:
+        lines.append(f'- **{warning}**')
     if env['cfg_options']:
         lines.append(f'- --cfg-options: {env["cfg_options"]}')
     if result.get('skipped'):
@@ -84,6 +105,8 @@ def render_markdown(result):
                 lines.append(f'| {p["other"]} / {p["baseline"]} | {" | ".join(cells)} | '
                              f'{p["sync_check"]} |')
     lines += _traffic_tables(result)
+    if not result['precisions']:  # --traffic-only: nothing timed, no targets
+        return '\n'.join(lines + [''])
     lines += ['', 'Targets, GSCNN / baseline: stride-1 shape stream: train '
               'time <= 1.15, train memory <= 1.25, inference <= 1.10; stride 2: <= 1.05, '
               '<= 1.10, <= 1.05; the dual-task loss alone: train time <= 1.05.', '']
@@ -94,7 +117,8 @@ _TRAFFIC_HEAD = ('saved for backward (MiB) | of it full-res (MiB) | train full-r
                  'train full-res pass bytes (MiB) | train full-res dense convs | '
                  'train memory-bound bytes, all (MiB) | infer full-res passes | '
                  'infer full-res pass bytes (MiB) | infer full-res dense convs | '
-                 'infer memory-bound bytes, all (MiB)')
+                 'infer memory-bound bytes, all (MiB) | train full-res conv bytes (MiB) | '
+                 'infer full-res conv bytes (MiB)')
 
 
 def _traffic_tables(result):
@@ -104,6 +128,13 @@ def _traffic_tables(result):
         return []
     lines = []
     for group in dict.fromkeys(r['group'] for r in recs):
+        if not result['precisions']:  # --traffic-only: no timing table gave these
+            lines += ['', f'## {group}, size', '', '| model | config | params (M) | GFLOPs |',
+                      '| --- | --- | ---: | ---: |']
+            for r in (r for r in recs if r['group'] == group):
+                cfg = r['config'] + ''.join(f' {k}={v}' for k, v in r['options'].items())
+                lines.append(f'| {r["label"]} | `{cfg}` | {_fmt(r["params"], 1e6)} | '
+                             f'{_fmt(r["flops"], 1e9)} |')
         lines += ['', f'## {group}, full-resolution traffic (fp32, CUDA code paths)', '',
                   f'| model | {_TRAFFIC_HEAD} |', '| --- |' + ' ---: |' * len(TRAFFIC_FIGURES)]
         for r in (r for r in recs if r['group'] == group):

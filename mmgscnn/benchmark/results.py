@@ -31,6 +31,20 @@ def figures(rec, precision):
                 infer_s=rec['infer'][precision]['infer_s'])
 
 
+# ratios whose spread over the timing rounds is shown: (ratio, step, figure)
+_SPREADS = (('train_time_ratio', 'train', 'train_step_s'),
+            ('infer_time_ratio', 'infer', 'infer_s'))
+
+
+def ratio_spread(base, other, key):
+    """[lowest, highest] ratio of ``other``'s to ``base``'s ``key`` within one
+    round (their ``<key>_rounds``, interleaved: round i of both ran back to
+    back); None with fewer than two rounds."""
+    b, o = base.get(key + '_rounds') or [], other.get(key + '_rounds') or []
+    ratios = [x / y for x, y in zip(o, b) if x is not None and y]
+    return [min(ratios), max(ratios)] if len(ratios) >= 2 else None
+
+
 def make_pairs(records, env, precisions, device):
     """One record per (baseline, other column, precision) with the ratios,
     the figures behind them, the targets and the sync check. A ratio of a
@@ -56,6 +70,9 @@ def make_pairs(records, env, precisions, device):
                 for key in FIGURES:
                     pair['baseline_' + key] = b[key]
                     pair['other_' + key] = o[key]
+                for ratio, step, key in _SPREADS:
+                    pair[ratio + '_spread'] = ratio_spread(base[step][precision],
+                                                           other[step][precision], key)
                 stride = other['shape_stream_stride']
                 if stride is None:
                     own_code = not str(other['sync_check'][precision]).startswith(
@@ -64,8 +81,9 @@ def make_pairs(records, env, precisions, device):
                 else:
                     targets = TARGETS.get(stride, {})
                 pair['targets'] = dict(targets)
-                pair['targets_met'] = {k: pair[k] <= v for k, v in targets.items()
-                                       if pair[k] is not None}
+                # CPU timings say nothing of the GPU the targets are for: no verdicts
+                pair['targets_met'] = {} if device.type != 'cuda' else {
+                    k: pair[k] <= v for k, v in targets.items() if pair[k] is not None}
                 pair['sync_check'] = other['sync_check'][precision]
                 pairs.append(pair)
     return pairs
@@ -89,7 +107,8 @@ TRAFFIC_FIGURES = (('train', 'saved_bytes'), ('train', 'saved_bytes_full_res'),
                    ('train', 'passes_full_res'), ('train', 'pass_bytes_full_res'),
                    ('train', 'conv_ops_full_res'), ('train', 'pass_bytes'),
                    ('infer', 'passes_full_res'), ('infer', 'pass_bytes_full_res'),
-                   ('infer', 'conv_ops_full_res'), ('infer', 'pass_bytes'))
+                   ('infer', 'conv_ops_full_res'), ('infer', 'pass_bytes'),
+                   ('train', 'conv_bytes_full_res'), ('infer', 'conv_bytes_full_res'))
 
 
 def make_traffic_pairs(records, env):

@@ -1,14 +1,19 @@
 """One benchmark run: every column measured one after the other (within
 ``--time-limit``), ratios to the baselines, the tables printed, JSON and
 Markdown written."""
+import copy
+import dataclasses
 import datetime
 import gc
 import json
 import os
 import os.path as osp
 import shlex
+import statistics
 import sys
 import time
+
+from mmgscnn.deploy.fuse_bn import fuse_bn
 
 from .benchmark_config import build_model, load_benchmark_config, shape_stream_stride
 from .cpu_workers import CPUTrainWorkers
@@ -20,7 +25,7 @@ from .measurement import count_complexity, measure_inference, measure_training, 
 from .options import resolve_device
 from .precision import amp_context, build_optim_wrapper
 from .profiling import profile_path, profile_step
-from .report import render_markdown
+from .report import load_warning, render_markdown
 from .results import check_complete, make_pairs, make_traffic_pairs
 from .sync_check import check_host_sync
 from .traffic import measure_traffic, traffic_method
@@ -32,9 +37,10 @@ def _log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def measure_column(col, options, device, log=_log, workers=None):
+def measure_column(col, options, device, log=_log, workers=None, timing_only=False):
     """Every figure of one column, for every precision -> model record.
-    On the CPU, training runs in ``workers`` (:class:`CPUTrainWorkers`)."""
+    On the CPU, training runs in ``workers`` (:class:`CPUTrainWorkers`).
+    ``timing_only``: the step times and memory alone (a later round)."""
     import torch
     cfg = load_benchmark_config(col['path'], col['options'], options.cfg_options,
                                 options.crop)
@@ -47,6 +53,9 @@ def measure_column(col, options, device, log=_log, workers=None):
             rec['train'][precision] = workers.run(col, options, precision)
     model = build_model(cfg, device)
     initial = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    if timing_only:
+        options = dataclasses.replace(options, traffic=False, inductor_kernels=False,
+                                      profile=None, skip_flops=True)
     log(f'  [{col["label"]}] parameters' + ('' if options.skip_flops else
                                             f' and FLOPs at {options.infer_size}'))
     rec.update(count_complexity(model, options.infer_size, device,
@@ -75,19 +84,21 @@ def measure_column(col, options, device, log=_log, workers=None):
                     profile_path(options.profile, col['group'], col['label'], precision,
                                  'train'))
             del optim_wrapper
-        log(f'  [{col["label"]}] inference, {precision}')
+        log(f'  [{col["label"]}] inference, {precision}, BN folded')
         model.load_state_dict(initial)
-        rec['infer'][precision] = measure_inference(model, options.infer_size, precision,
+        fused = fuse_bn(copy.deepcopy(model))
+        rec['infer'][precision] = measure_inference(fused, options.infer_size, precision,
                                                     options.warmup, options.iters, device)
         if options.profile:
-            model.eval()
             batch = infer_batch(options.infer_size)
             with torch.no_grad(), amp_context(precision, device):
                 rec.setdefault('profiles', {})[f'{precision}-infer'] = profile_step(
-                    lambda: model.test_step(batch), device,
+                    lambda: fused.test_step(batch), device,
                     profile_path(options.profile, col['group'], col['label'], precision,
                                  'infer'))
-        rec['sync_check'][precision] = check_host_sync(model, data, precision, device)
+        del fused
+        if not timing_only:
+            rec['sync_check'][precision] = check_host_sync(model, data, precision, device)
     del model, initial
     gc.collect()
     if device.type == 'cuda':
@@ -130,29 +141,77 @@ def run_benchmark(options, argv=()):
         torch.backends.cudnn.benchmark = cudnn_benchmark
 
 
-def _measure_within_limit(columns, options, device, start):
+def _measure_within_limit(columns, options, device, start, measure=None):
     """-> (model records, columns skipped because ``--time-limit`` would be
-    passed: a column starts only if the longest column so far still fits)."""
-    records, longest = [], 0.0
+    passed: a column starts only if the longest column so far still fits).
+    The timings run in ``--rounds`` interleaved rounds (every column once
+    per round, in order); the first round measures everything, the later
+    ones the times and memory alone, and stop early at the time limit
+    (:func:`merge_rounds` joins them). ``measure``: measure_column's stand-in
+    (tests)."""
+    measure = measure or measure_column
+    rounds = [[]]
+    longest = 0.0
+    skipped = []
     workers = CPUTrainWorkers() if device.type == 'cpu' and not options.traffic_only \
         else None
+    n_rounds = 1 if options.traffic_only else options.rounds
     try:
-        for i, col in enumerate(columns):
-            elapsed = _clock() - start
-            if options.time_limit is not None and elapsed + longest > options.time_limit:
-                skipped = columns[i:]
-                _log(f'--time-limit {options.time_limit:g} s: {elapsed:.0f} s used, the '
-                     f'longest column took {longest:.0f} s; not measured: ' +
-                     ', '.join(f'{c["group"]}/{c["label"]}' for c in skipped))
-                return records, skipped
-            _log(f'{col["group"]}: {col["label"]} ({col["config"]})')
-            t0 = _clock()
-            records.append(measure_column(col, options, device, _log, workers))
-            longest = max(longest, _clock() - t0)
+        for r in range(n_rounds):
+            if r:
+                rounds.append([])
+            for i, col in enumerate(columns[:len(rounds[0])] if r else columns):
+                elapsed = _clock() - start
+                if options.time_limit is not None and elapsed + longest > options.time_limit:
+                    if r:  # a later round is kept only whole
+                        rounds.pop()
+                        _log(f'--time-limit {options.time_limit:g} s: {elapsed:.0f} s used; '
+                             f'{len(rounds)} of {n_rounds} timing rounds done')
+                        return merge_rounds(rounds), skipped
+                    skipped = columns[i:]
+                    _log(f'--time-limit {options.time_limit:g} s: {elapsed:.0f} s used, the '
+                         f'longest column took {longest:.0f} s; not measured: ' +
+                         ', '.join(f'{c["group"]}/{c["label"]}' for c in skipped))
+                    break
+                _log(f'{col["group"]}: {col["label"]} ({col["config"]})'
+                     + (f', round {r + 1} of {n_rounds}' if n_rounds > 1 else ''))
+                t0 = _clock()
+                rounds[r].append(measure(col, options, device, _log, workers,
+                                         timing_only=r > 0))
+                longest = max(longest, _clock() - t0)
     finally:
         if workers is not None:
             workers.close()
-    return records, []
+    return merge_rounds(rounds), skipped
+
+
+# the timed figures of a record: (step, figure, all steps, per-round medians)
+_TIMED = (('train', 'train_step_s', 'train_step_s_all', 'train_step_s_rounds'),
+          ('infer', 'infer_s', 'infer_s_all', 'infer_s_rounds'))
+
+
+def merge_rounds(rounds):
+    """Records of the same columns over several rounds -> one record per
+    column (the first round's), whose step times are the medians of every
+    timed step of every round, with each round's median kept in
+    ``<figure>_rounds`` (for the ratios' spread); peak memory: the highest."""
+    merged = []
+    for recs in zip(*rounds):
+        rec = copy.deepcopy(recs[0])
+        for step, key, all_key, rounds_key in _TIMED:
+            for precision, fig in rec[step].items():
+                if fig.get(key) is None:
+                    continue
+                per_round = [r[step][precision] for r in recs]
+                fig[rounds_key] = [f[key] for f in per_round]
+                if all(f.get(all_key) for f in per_round):
+                    fig[all_key] = [t for f in per_round for t in f[all_key]]
+                    fig[key] = statistics.median(fig[all_key])
+                mems = [f.get('train_peak_memory_bytes') for f in per_round]
+                if step == 'train' and None not in mems:
+                    fig['train_peak_memory_bytes'] = max(mems)
+        merged.append(rec)
+    return merged
 
 
 def _run(options, argv, device, columns, start):
@@ -161,12 +220,16 @@ def _run(options, argv, device, columns, start):
     if device.type == 'cuda' and options.warmup < 2:
         _log(f'warning: --warmup {options.warmup} on CUDA times cuDNN autotuning and lazy '
              'initialisation; use --warmup 5 or more for figures you report')
+    if load_warning(env):
+        _log(load_warning(env))
     records, skipped = _measure_within_limit(columns, options, device, start)
     env['load_average_end'] = load_average()
     pairs = [] if options.traffic_only else make_pairs(records, env, options.precision,
                                                        device)
     check_complete(pairs, flops_counted=not options.skip_flops)
     how = methods(device, count_flops=not options.skip_flops)
+    if options.traffic_only:  # nothing timed: only the size is measured besides
+        how = {k: how[k] for k in ('params', 'flops')}
     if options.traffic:
         how['traffic'] = traffic_method()
     if options.inductor_kernels:

@@ -12,14 +12,17 @@ Counted, for tensors whose last two dims are the step's full resolution
 (the crop in training, the image in inference):
 
 - ``saved_bytes`` / ``saved_bytes_full_res``: bytes of the distinct tensors
-  autograd saves for the backward pass (all / full resolution only);
+  autograd saves for the backward pass (all / full resolution only); the
+  optimizer's state is not among them (its step runs outside autograd);
 - ``passes_full_res``: operators that read or write a full-resolution tensor
   and are memory-bound (all but dense convolutions and matrix products;
   depthwise convolutions count as memory-bound); views count nothing;
 - ``pass_bytes_full_res``: bytes of the distinct full-resolution tensors
   those operators read and write (a lower bound of their traffic);
-- ``conv_ops_full_res``: dense convolutions (forward or backward) at full
-  resolution;
+- ``conv_ops_full_res`` / ``conv_bytes_full_res``: dense convolutions
+  (forward or backward) at full resolution / bytes of the distinct
+  full-resolution tensors they read and write (their inputs and outputs
+  cross memory too);
 - ``pass_bytes``: bytes of the distinct tensors every memory-bound operator
   reads and writes, at any resolution (the step's memory-bound traffic).
 
@@ -27,6 +30,9 @@ The model's CUDA code paths (channels-last stream, enlargement by blends)
 are counted wherever the proxy runs, so a CPU count describes a CUDA step.
 """
 import contextlib
+import copy
+
+from mmgscnn.deploy.fuse_bn import fuse_bn
 
 from .inputs import infer_batch
 
@@ -77,6 +83,7 @@ class _TrafficCounter:
         self.passes = 0
         self.pass_bytes = 0
         self.conv_ops = 0
+        self.conv_bytes = 0
         self.all_pass_bytes = 0
         self.ops = {}
         self._saved = {}
@@ -95,6 +102,7 @@ class _TrafficCounter:
             return
         if compute:
             self.conv_ops += 1
+            self.conv_bytes += sum(_nbytes(t) for t in full.values())
             return
         self.passes += 1
         self.pass_bytes += sum(_nbytes(t) for t in full.values())
@@ -106,7 +114,8 @@ class _TrafficCounter:
 
     def result(self, training):
         out = dict(passes_full_res=self.passes, pass_bytes_full_res=self.pass_bytes,
-                   conv_ops_full_res=self.conv_ops, pass_bytes=self.all_pass_bytes,
+                   conv_ops_full_res=self.conv_ops, conv_bytes_full_res=self.conv_bytes,
+                   pass_bytes=self.all_pass_bytes,
                    ops_full_res=dict(sorted(self.ops.items(), key=lambda kv: -kv[1])))
         if training:
             out['saved_bytes'] = sum(n for n, _ in self._saved.values())
@@ -158,15 +167,16 @@ def count_traffic(fn, size, training):
 def measure_traffic(model, optim_wrapper, data, crop, infer_size):
     """The proxy of one training step (``model.train_step`` on ``data``,
     crop (H, W)) and one inference step (``model.test_step``, one image of
-    ``infer_size``), fp32, CUDA code paths -> dict(train=..., infer=...)."""
+    ``infer_size``, batch norms folded), fp32, CUDA code paths ->
+    dict(train=..., infer=...)."""
     import torch
     with cuda_code_paths():
         model.train()
         train = count_traffic(lambda: model.train_step(data, optim_wrapper), crop, True)
-        model.eval()
+        fused = fuse_bn(copy.deepcopy(model))  # as the inference column runs
         batch = infer_batch(infer_size)
         with torch.no_grad():
-            infer = count_traffic(lambda: model.test_step(batch), infer_size, False)
+            infer = count_traffic(lambda: fused.test_step(batch), infer_size, False)
     return dict(train=train, infer=infer)
 
 
@@ -174,9 +184,11 @@ def traffic_method():
     """How the proxy is counted, in words (for the JSON and the report)."""
     return ('one fp32 training step and one inference step under a dispatch mode '
             '(every aten kernel, forward, backward and optimizer step) with the '
-            "model's CUDA code paths; full resolution = the crop (training) or the "
-            'image (inference); passes: memory-bound kernels (all but dense '
-            'convolutions and matrix products) that read or write a full-resolution '
-            'tensor; bytes: the distinct full-resolution tensors they touch (all bytes: '
-            'every memory-bound kernel, any resolution); saved: '
-            'distinct tensors autograd keeps for the backward pass')
+            "model's CUDA code paths, batch norms folded for inference; full "
+            'resolution = the crop (training) or the image (inference); passes: '
+            'memory-bound kernels (all but dense convolutions and matrix products) '
+            'that read or write a full-resolution tensor; bytes: the distinct '
+            'full-resolution tensors they touch (all bytes: every memory-bound kernel, '
+            'any resolution); conv bytes: the distinct '
+            'full-resolution tensors dense convolutions read and write; saved: '
+            'distinct tensors autograd keeps for the backward pass (no optimizer state)')
