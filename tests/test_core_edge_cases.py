@@ -3,7 +3,6 @@ reach, each found by mutation testing (docs/testing.md): thresholds at 0 and
 1, exact ties, defaults, layer configs, one-pixel normalisers, output dtypes
 and the errors' messages. Values against hand-made cases or the float64
 references of ``method_references``."""
-import math
 
 import numpy as np
 import pytest
@@ -297,16 +296,12 @@ def test_upcast_makes_half_precision_float32_only():
 
 
 def test_gumbel_softmax_passes_its_eps_on(monkeypatch):
-    monkeypatch.setattr(torch, 'rand_like', lambda x, **kw: torch.zeros_like(x))
-    x = torch.zeros(1, 2, dtype=torch.float64)
-    g = -math.log(-math.log(0.1))  # u = 0 clamped to eps = 0.1
-    torch.testing.assert_close(gumbel_logits(x, 1.0, eps=0.1), torch.full((1, 2), g,
-                                                                          dtype=torch.float64))
-    assert torch.equal(gumbel_softmax(x, 1.0, eps=0.1), torch.full((1, 2), 0.5,
-                                                                    dtype=torch.float64))
-    ones = torch.ones(1, 2, dtype=torch.float64)
-    assert torch.equal(gumbel_softmax(ones * torch.tensor([0.0, 1.0]), 1.0, eps=0.1),
-                       torch.softmax(ones * torch.tensor([0.0, 1.0]), 1))
+    u = torch.tensor([[0.0, 0.5]], dtype=torch.float64)  # u = 0 clamped to eps = 0.1
+    monkeypatch.setattr(torch, 'rand_like', lambda x, **kw: u.clone())
+    x = torch.tensor([[0.3, -0.2]], dtype=torch.float64)
+    noisy = x - torch.log(-torch.log(torch.tensor([[0.1, 0.5]], dtype=torch.float64)))
+    torch.testing.assert_close(gumbel_logits(x, 1.0, eps=0.1), noisy)
+    torch.testing.assert_close(gumbel_softmax(x, 1.0, eps=0.1), torch.softmax(noisy, 1))
 
 
 def test_dual_task_weighted_normaliser_is_clamped_at_one(monkeypatch):
