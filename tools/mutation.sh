@@ -34,10 +34,11 @@ bce_loss|$M/losses/boundary_bce_loss.py|$T/test_boundary_bce_loss.py $LOSS_TESTS
 attention_loss|$M/losses/boundary_attention_loss.py|$T/test_boundary_attention_loss.py $LOSS_TESTS
 dual_task_loss|$M/losses/dual_task_loss.py|$T/test_dual_task_loss.py $LOSS_TESTS
 loss_utils|$M/losses/utils.py|$T/test_boundary_attention_loss.py $T/test_dual_task_loss.py $LOSS_TESTS
-upsample|$M/utils/upsample.py|$T/test_upsample.py
+upsample|$M/utils/upsample.py|$T/test_upsample.py $T/test_stream_rewrites_equivalence.py
 gated_shape_head|$M/decode_heads/gated_shape_head.py|$T/test_gated_shape_head.py $F
 segmentors|$M/segmentors/*.py|$T/test_gscnn_encoder_decoder.py $T/test_gscnn_tta_model.py $T/test_gscnn_tta_values.py
-boundary_fscore|$E/boundary_fscore.py|$T/test_boundary_fscore.py
+boundary_fscore|$E/boundary_fscore.py|$T/test_boundary_fscore.py $T/test_boundary_fscore_fast.py
+boundary_iou|$E/boundary_iou.py|$T/test_boundary_iou.py
 crop_iou|$E/crop_iou_metric.py|$T/test_crop_iou_metric.py
 metric_utils|$E/utils.py|$T/test_metric_label_range.py $T/test_boundary_fscore.py $T/test_crop_iou_metric.py
 "
@@ -45,7 +46,7 @@ ALL=$(echo "$TABLE" | cut -d'|' -f1 | xargs)
 GROUPS_RUN=${MUTATION_GROUPS:-$ALL}
 
 "$PY" -c 'import mutmut' 2>/dev/null || {
-  echo "[mutation] mutmut is not installed: $PY -m pip install -r requirements/mutation.txt" >&2
+  echo "[mutation] mutmut is not installed: $PY -m pip install -r requirements/mutation.in" >&2
   exit 1; }
 mkdir -p "$DIR"
 for group in $GROUPS_RUN; do
