@@ -1,5 +1,7 @@
 """BoundaryIoUMetric: bands against a chessboard distance transform and the
 reference's iterated 3x3 erosion, a hand-made case, aggregation, keys."""
+import logging
+import warnings
 from fractions import Fraction
 
 import cv2
@@ -144,3 +146,86 @@ def test_size_mismatch_is_named():
     metric = new_metric(2)
     with pytest.raises(ValueError, match=r'prediction \(4, 5\) and ground truth \(4, 4\)'):
         metric.process({}, [sample(np.zeros((4, 5), np.int64), np.zeros((4, 4), np.int64))])
+
+
+def test_ratio_one_is_refused_with_the_metric_name():
+    with pytest.raises(ValueError, match=r'^BoundaryIoUMetric\.dilation_ratio must be a number '
+                                         r'in \(0, 1\), a fraction'):
+        BoundaryIoUMetric(dilation_ratio=1)
+
+
+def test_base_metric_arguments_are_passed_on(tmp_path):
+    metric = BoundaryIoUMetric(collect_device='gpu', prefix='val')
+    assert (metric.collect_device, metric.prefix) == ('gpu', 'val')
+    assert BoundaryIoUMetric(collect_dir=str(tmp_path)).collect_dir == str(tmp_path)
+
+
+def test_a_union_of_one_pixel_counts():
+    # class 0: 1 of 1 pixel; class 1: 0 of 2; class 2: empty union
+    results = [torch.tensor([[1., 0., 0.], [1., 2., 0.]])]
+    scores = new_metric(3).class_scores(results)
+    np.testing.assert_array_equal(scores[:2], [1.0, 0.0])
+    assert np.isnan(scores[2])
+
+
+def test_uint8_ground_truth_equals_int64():
+    from mmgscnn.evaluation.metrics.boundary_iou import band_areas
+    rng = np.random.default_rng(3)
+    gt = rng.integers(0, 3, (12, 16))
+    gt[:3, :4] = 255
+    pred = rng.integers(0, 3, (12, 16))
+    expected = band_areas(torch.as_tensor(pred), torch.as_tensor(gt), 3, 255, 0.1)
+    got = band_areas(torch.as_tensor(pred), torch.as_tensor(gt, dtype=torch.uint8), 3, 255, 0.1)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+class _Records(logging.Handler):
+    """Keeps (level, message) of every record it gets."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def emit(self, record):
+        self.seen.append((record.levelno, record.getMessage()))
+
+
+def log_records(metric):
+    """(level, message) of what ``metric.evaluate`` logs, and its result,
+    with numpy's warnings turned into errors."""
+    from mmengine.logging import MMLogger
+    logger, records = MMLogger.get_current_instance(), _Records()
+    logger.addHandler(records)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', RuntimeWarning)
+            return records.seen, metric.evaluate(1)
+    finally:
+        logger.removeHandler(records)
+
+
+def test_per_class_table_goes_to_the_log_in_percent():
+    gt, shifted = square_and_shifted()
+    metric = new_metric(3, dilation_ratio=0.1)
+    metric.process({}, [sample(shifted, gt)])
+    biou = metric.class_scores(metric.results)
+    text, out = log_records(metric)
+    # class 1: 10 / 30 = 33.33 %, class 2 absent (NaN, left out of the mean)
+    assert (logging.INFO, 'per class Boundary IoU (%, dilation ratio 0.1):') in text
+    table = [m for level, m in text if level == logging.INFO and 'BIoU' in m and '|' in m]
+    assert len(table) == 1 and table[0].startswith('\n+')
+    rows = {line.split('|')[1].strip(): line.split('|')[2].strip()
+            for line in table[0].splitlines() if line.startswith('|')}
+    assert rows['Class'] == 'BIoU' and rows['c1'] == '33.33' and rows['c2'] == 'nan'
+    assert not [m for level, m in text if level >= logging.WARNING]
+    assert out['mBIoU'] == round(float(biou[:2].mean()) * 100, 2)
+
+
+def test_nothing_anywhere_warns_once_and_no_numpy_warning():
+    metric = new_metric(2)
+    metric.process({}, [sample(np.full((4, 4), 255), np.full((4, 4), 255))])
+    text, out = log_records(metric)
+    assert np.isnan(out['mBIoU'])
+    assert [t for t in text if t[0] >= logging.WARNING] == [(
+        logging.WARNING, 'BoundaryIoUMetric: no class is in the ground truth or the '
+        'prediction of any image; mBIoU is NaN')]
