@@ -68,6 +68,10 @@ def test_weights_built_afresh_are_exact_cached_and_not_inference_tensors(monkeyp
     assert w.shape == (2, 1, 5, 4) and not w.is_inference() and not w.requires_grad
     assert upsample._tent_weight(3, 2, 2, torch.device('cpu'), torch.float64) is w
     assert upsample._WEIGHTS[(3, 2, 2, torch.device('cpu'), torch.float64)] is w
+    x = torch.randn(1, 2, 3, 4)  # float32: a weight of its own, in float32
+    assert upsample._tent_weight(2, 2, 2, x.device, x.dtype).dtype == torch.float32
+    torch.testing.assert_close(enlarge_bilinear(x, 2, 2), F.interpolate(x, scale_factor=2,
+                                                                        mode='bilinear'))
 
 
 def test_cuda_path_enlarges_exactly_when_both_factors_are_integers(monkeypatch):
