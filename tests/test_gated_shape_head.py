@@ -263,3 +263,36 @@ def test_load_from_baseline_checkpoint(tmp_path, decoder, capsys):
     assert 'decode_head.shape_stream.' in printed and 'decode_head.fusion.' in printed
     assert 'unexpected key' not in printed
     runner.train()  # and it trains from there
+
+
+def test_labels_are_stacked_once_and_the_decoder_loss_is_unchanged(monkeypatch):
+    """GatedShapeHead.loss_by_feat stacks the labels once and hands them to
+    the decoder's own loss (which would stack them again): its loss_ce
+    equals the decoder's on the same enlarged logits, and afterwards the
+    decoder stacks by its class's method again."""
+    from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+    model = MODELS.build(tiny_model('fcn'))
+    data = _batch(model)
+    calls = []
+    original = BaseDecodeHead._stack_batch_gt
+
+    def counting(self, samples):
+        calls.append(len(samples))
+        return original(self, samples)
+
+    monkeypatch.setattr(BaseDecodeHead, '_stack_batch_gt', counting)
+    head = model.decode_head
+    feats = model.extract_feat(data['inputs'])
+    seg_logits, boundary_logits = head.forward_with_boundary(feats)
+    torch.manual_seed(0)
+    losses = head.loss_by_feat(seg_logits, boundary_logits, data['data_samples'])
+    assert calls == [2]
+    assert '_stack_batch_gt' not in vars(head.decoder)
+    label = original(head.decoder, data['data_samples'])
+    enlarged = torch.nn.functional.interpolate(seg_logits, size=label.shape[-2:],
+                                               mode='bilinear', align_corners=False)
+    expected = head.decoder.loss_decode(enlarged, label.squeeze(1),
+                                        ignore_index=head.ignore_index)
+    torch.testing.assert_close(losses['loss_ce'], expected)
+    head.decoder._stack_batch_gt(data['data_samples'])
+    assert calls == [2, 2]

@@ -77,7 +77,8 @@ def test_image_gradient_is_zero_across_the_padding_border():
     _, grad = stream.image_inputs(image, (32, 48), None)
     assert grad[0, 0, :, 39:41].min() > 0.1           # the seam is an edge ...
     _, grad = stream.image_inputs(image, (32, 48), valid)
-    assert grad.abs().max() == 0                      # ... unless masked
+    # ... unless masked (flat regions: zero up to the rounding of one 27-tap sum)
+    assert grad[..., 39:].abs().max() == 0 and grad.abs().max() < 1e-6
     # real edges away from the padding stay
     image[..., :, 10:] = 20.0
     _, grad = stream.image_inputs(image, (32, 48), valid)

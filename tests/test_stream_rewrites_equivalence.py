@@ -12,7 +12,8 @@ import torch.nn.functional as F
 import reference_stream as ref
 from mmgscnn.models import GatedSpatialConv, ShapeStream
 from mmgscnn.models.shape_stream import shape_stream as stream_module
-from mmgscnn.models.shape_stream.image_gradient import sobel, sobel_kernels, sobel_magnitude
+from mmgscnn.models.shape_stream.image_gradient import (pixels_and_sobel, sobel, sobel_kernels,
+                                                        sobel_magnitude)
 from mmgscnn.models.utils import enlarge_bilinear, upsample, upsample_bilinear
 
 from helpers import TINY_CHANNELS
@@ -127,6 +128,51 @@ def test_constant_image_has_exactly_zero_gradient(dtype):
         assert torch.count_nonzero(g) == 0
 
 
+MEAN = torch.tensor([123.675, 116.28, 103.53], dtype=D)  # mmseg's Cityscapes configs
+STD = torch.tensor([58.395, 57.12, 57.375], dtype=D)
+
+
+def normalised(pixels):
+    return (pixels - MEAN.view(1, 3, 1, 1)) / STD.view(1, 3, 1, 1)
+
+
+@pytest.mark.parametrize('affine', [False, True])
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_pixels_and_sobel_equal_unnormalising_sobel_and_concatenating(affine, channels_last):
+    pixels = torch.rand(2, 3, 13, 17, dtype=D) * 255
+    pixels[:, :, 6:, :9] = 255.0  # a step that reaches the clamp at 1
+    pixels[:, :, 6:, 9:] = 0.0
+    x, args = (normalised(pixels), (STD, MEAN)) if affine else (pixels, (None, None))
+    buf = pixels_and_sobel(x, *args, channels_last=channels_last)
+    assert buf.shape == (2, 5, 13, 17) and buf.dtype == D
+    assert buf.is_contiguous(memory_format=torch.channels_last) == channels_last
+    old = ref.sobel_magnitude(pixels, *ref.sobel_kernels(pixels))
+    assert old.max() == 1
+    torch.testing.assert_close(buf[:, :3], pixels, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(buf[:, 3:4], old, rtol=1e-12, atol=1e-12)
+
+
+def test_pixels_and_sobel_pass_gradients_to_the_pixels_only():
+    pixels = (torch.rand(1, 3, 8, 9, dtype=D) * 255)
+    x = normalised(pixels).requires_grad_(True)
+    buf = pixels_and_sobel(x, STD, MEAN)
+    weights = torch.randn(buf.shape, dtype=D)
+    grad, = torch.autograd.grad((buf * weights).sum(), x)
+    # d pixels / d x = std per channel; the gradient map is data, not learned
+    torch.testing.assert_close(grad, weights[:, :3] * STD.view(1, 3, 1, 1))
+    torch.testing.assert_close(buf.detach(), pixels_and_sobel(x.detach(), STD, MEAN))
+
+
+def test_pixels_and_sobel_is_one_convolution_and_three_passes():
+    from mmgscnn.benchmark.traffic import count_traffic
+    x = normalised(torch.rand(2, 3, 16, 24, dtype=D) * 255).float()
+    counted = count_traffic(lambda: pixels_and_sobel(x, STD, MEAN), (16, 24), training=False)
+    # replicate padding, hypot, clamp (was: un-normalising 2, channel sum,
+    # padding, a depthwise pass, hypot, clamp, concatenation, layout copy)
+    assert counted['passes_full_res'] == 3, counted['ops_full_res']
+    assert counted['conv_ops_full_res'] == 1
+
+
 # ------------------------------------------------------------------- the GCL
 def random_batch_norms(module, seed):
     """Non-trivial affine parameters and running statistics in every BN."""
@@ -225,7 +271,8 @@ def code_path(request, monkeypatch):
     dict(stride=2),
 ])
 @pytest.mark.parametrize('training', [True, False])
-def test_shape_stream_equals_the_replaced_forward(cfg, training, code_path):
+@pytest.mark.parametrize('normalise', [False, True])
+def test_shape_stream_equals_the_replaced_forward(cfg, training, normalise, code_path):
     torch.manual_seed(0)
     stream = ShapeStream(TINY_CHANNELS, channels=(8, 6, 4, 4), **cfg)
     stream.init_weights()
@@ -240,7 +287,9 @@ def test_shape_stream_equals_the_replaced_forward(cfg, training, code_path):
     inputs = feats + [image] + list(stream.parameters())
     before = {k: v.clone() for k, v in stream.state_dict().items()}
 
-    outs = stream(feats, image, valid)
+    # the image in pixels, or normalised as the data preprocessor gives it
+    outs = (stream(feats, normalised(image), valid, (STD, MEAN)) if normalise
+            else stream(feats, image, valid))
     new = grads(outs, inputs)
     stats_new = bn_state(stream)
     stream.load_state_dict(before)

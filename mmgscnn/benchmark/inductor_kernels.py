@@ -108,7 +108,7 @@ def _training_step(model, data, stream, losses_fn, counter) -> dict:
     feats = model.extract_feat(batch['inputs'], [s.metainfo for s in samples])
     counts = {}
     counter.start()
-    logits, fused = stream(feats, feats.image, feats.image_valid)
+    logits, fused = stream(feats, feats.inputs, feats.image_valid, feats.pixel_affine)
     counts['stream_forward'] = counter.take()
     with head.fusion.attached(fused):
         seg = head.decoder(feats)
@@ -145,7 +145,7 @@ def _inference_step(model, infer_size, stream, counter) -> int:
         feats = model.extract_feat(batch['inputs'],
                                    [s.metainfo for s in batch['data_samples']])
         counter.start()
-        stream(feats, feats.image, feats.image_valid)
+        stream(feats, feats.inputs, feats.image_valid, feats.pixel_affine)
         return counter.take()
 
 

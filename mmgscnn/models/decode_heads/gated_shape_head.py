@@ -9,7 +9,6 @@ from mmengine.model import BaseModule
 from torch import Tensor
 from torch.profiler import record_function
 
-from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from ..shape_stream import ImageGradient, boundary_target, default_fusion_type
 from ...utils.kwargs_check import check_dict_keys, check_keys
@@ -42,6 +41,27 @@ def _no_identity_resize():
         yield
     finally:
         decode_head.resize = original
+
+
+@contextlib.contextmanager
+def _stacked_labels(decoder, batch_data_samples, stacked: Tensor):
+    """While the decoder's ``loss_by_feat`` runs, its ``_stack_batch_gt`` of
+    the same samples returns the labels stacked already, (N, 1, H, W),
+    instead of stacking them again (one full-resolution copy less)."""
+    own = decoder.__dict__.get('_stack_batch_gt')
+    original = decoder._stack_batch_gt
+
+    def stack_once(samples):
+        return stacked if samples is batch_data_samples else original(samples)
+
+    decoder._stack_batch_gt = stack_once
+    try:
+        yield
+    finally:
+        if own is None:
+            del decoder._stack_batch_gt  # the class's method again
+        else:
+            decoder._stack_batch_gt = own
 
 
 def _build_optional(cfg, key):
@@ -201,9 +221,9 @@ class GatedShapeHead(BaseModule):
         self.shape_stream.check_inputs(inputs)
 
     def forward_with_boundary(self, inputs: List[Tensor]) -> tuple:
-        """Features (with ``.image``) -> (seg logits (N, K, h, w) like the
+        """Features (:class:`FeaturesWithImage`) -> (seg logits (N, K, h, w) like the
         decoder's, boundary logits (N, 1, H/stride, W/stride))."""
-        image = getattr(inputs, 'image', None)
+        image = getattr(inputs, 'inputs', None)
         if image is None:
             raise RuntimeError(
                 "GatedShapeHead needs the input image: use model type "
@@ -214,7 +234,8 @@ class GatedShapeHead(BaseModule):
             torch.compiler.cudagraph_mark_step_begin()
         with record_function('mmgscnn.shape_stream'):
             boundary_logits, fused = self.shape_stream(
-                inputs, image, getattr(inputs, 'image_valid', None))
+                inputs, image, getattr(inputs, 'image_valid', None),
+                getattr(inputs, 'pixel_affine', None))
         with self.fusion.attached(fused), record_function('mmgscnn.decoder'):
             seg_logits = self.decoder(inputs)
         return seg_logits, boundary_logits
@@ -227,8 +248,9 @@ class GatedShapeHead(BaseModule):
         input size like mmseg's ``predict_by_feat``: (N, K, H, W), (N, 1, H, W)."""
         seg_logits, boundary_logits = self.forward_with_boundary(inputs)
         seg_logits = self.decoder.predict_by_feat(seg_logits, batch_img_metas)
-        boundary_logits = resize(boundary_logits, size=seg_logits.shape[-2:],
-                                 mode='bilinear', align_corners=self.align_corners)
+        # no identity interpolation at stride 1 (the stream's output is the input size)
+        boundary_logits = upsample_bilinear(boundary_logits, seg_logits.shape[-2:],
+                                            self.align_corners)
         return seg_logits, boundary_logits.to(seg_logits.dtype)
 
     def predict(self, inputs, batch_img_metas: List[dict], test_cfg) -> Tensor:
@@ -259,10 +281,12 @@ class GatedShapeHead(BaseModule):
                      batch_data_samples) -> dict:
         """The decoder's losses and ours. The segmentation logits are enlarged
         to the label size once and shared by all of them."""
-        seg_label = self.decoder._stack_batch_gt(batch_data_samples).squeeze(1)
+        stacked = self.decoder._stack_batch_gt(batch_data_samples)
+        seg_label = stacked.squeeze(1)
         size = seg_label.shape[-2:]
         seg_logits = upsample_bilinear(seg_logits, size, self.align_corners)
-        with _no_identity_resize():
+        with _no_identity_resize(), _stacked_labels(self.decoder, batch_data_samples,
+                                                    stacked):
             losses = self.decoder.loss_by_feat(seg_logits, batch_data_samples)
         edge_map = None if self.loss_boundary is None else self.edge_map(batch_data_samples)
         shape_losses = compiled_function(GatedShapeHead.shape_losses,

@@ -10,22 +10,38 @@ from mmengine.structures import PixelData
 from torch import Tensor
 
 from mmseg.models.segmentors import EncoderDecoder
-from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from ...utils.kwargs_check import check_keys
+from ..utils import upsample_bilinear
 
 
 class FeaturesWithImage(list):
     """The backbone's feature levels (a plain list to every mmseg head) plus
-    ``image``: the input batch (N, 3, H, W) in pixel units (0..255), which
-    the shape stream needs for its image gradient, and ``image_valid``
-    (N, 1, H, W) bool, False on padding added by the data preprocessor (or
-    None when nothing is padded)."""
+    the input image the shape stream needs for its image gradient:
 
-    def __init__(self, feats, image: Tensor, image_valid: Optional[Tensor] = None):
+    - ``inputs``: the batch (N, 3, H, W) as the backbone got it;
+    - ``pixel_affine``: ``(scale, shift)``, per channel, with ``pixels =
+      inputs * scale + shift`` (0..255; the data preprocessor's std and
+      mean), or None when ``inputs`` are pixels already;
+    - ``image``: the pixels themselves (made on access; the shape stream
+      reads ``inputs`` and ``pixel_affine`` instead, so the normalisation
+      is undone inside its gradient convolution);
+    - ``image_valid``: (N, 1, H, W) bool, False on padding added by the
+      data preprocessor (or None when nothing is padded)."""
+
+    def __init__(self, feats, image: Tensor, image_valid: Optional[Tensor] = None,
+                 pixel_affine: Optional[tuple] = None):
         super().__init__(feats)
-        self.image = image
+        self.inputs = image
+        self.pixel_affine = pixel_affine
         self.image_valid = image_valid
+
+    @property
+    def image(self) -> Tensor:
+        if self.pixel_affine is None:
+            return self.inputs
+        scale, shift = self.pixel_affine
+        return self.inputs * scale + shift
 
 
 def padding_mask(batch_img_metas: List[dict], shape, device) -> Optional[Tensor]:
@@ -126,19 +142,24 @@ class GSCNNEncoderDecoder(EncoderDecoder):
             self.train(was_training)
         self.decode_head.check_inputs(feats)
 
-    def _pixel_image(self, inputs: Tensor) -> Tensor:
-        """Undo ``(x - mean) / std`` of the data preprocessor, if it applied one."""
+    def _pixel_affine(self) -> Optional[tuple]:
+        """``(std, mean)`` of the data preprocessor's ``(x - mean) / std``, if it
+        applied one (then ``pixels = x * std + mean``), else None."""
         dp = self.data_preprocessor
         if getattr(dp, '_enable_normalize', False):
-            return inputs * dp.std + dp.mean
-        return inputs
+            return dp.std, dp.mean
+        return None
+
+    def _pixel_image(self, inputs: Tensor) -> Tensor:
+        """Undo ``(x - mean) / std`` of the data preprocessor, if it applied one."""
+        return FeaturesWithImage([], inputs, pixel_affine=self._pixel_affine()).image
 
     def extract_feat(self, inputs: Tensor, batch_img_metas: Optional[List[dict]] = None):
         valid = None
         if batch_img_metas is not None:
             valid = padding_mask(batch_img_metas, inputs.shape[-2:], inputs.device)
-        return FeaturesWithImage(super().extract_feat(inputs), self._pixel_image(inputs),
-                                 valid)
+        return FeaturesWithImage(super().extract_feat(inputs), inputs, valid,
+                                 self._pixel_affine())
 
     def loss(self, inputs: Tensor, data_samples) -> dict:
         x = self.extract_feat(inputs, [ds.metainfo for ds in data_samples])
@@ -223,5 +244,5 @@ class GSCNNEncoderDecoder(EncoderDecoder):
             logits = logits.flip(dims=(3, ) if img_meta.get(
                 'flip_direction', 'horizontal') == 'horizontal' else (2, ))
         size = img_meta.get('ori_shape', logits.shape[-2:])
-        return resize(logits, size=size, mode='bilinear', align_corners=self.align_corners,
-                      warning=False)[0]
+        # bilinear, and no interpolation at all when the size is already right
+        return upsample_bilinear(logits, size, self.align_corners)[0]

@@ -87,6 +87,67 @@ def sobel_magnitude(image: Tensor) -> Tensor:
     return magnitude.clamp(max=1.0)
 
 
+def pixels_and_sobel(x: Tensor, scale: Tensor = None, shift: Tensor = None,
+                     channels_last: bool = False) -> Tensor:
+    """The pixel image and its Sobel magnitude in one buffer, from the
+    image as the model gets it (normalised or not), for the shape stream.
+
+    Args:
+        x: (N, C, H, W), with ``pixel = x * scale + shift`` per channel.
+        scale, shift: (C, ) (any shape with C elements) or None: ``x`` is
+            already in pixel units (0..255).
+        channels_last: write the buffer channels-last (the convolution's
+            weight is made channels-last, which cuDNN's output follows: no
+            layout conversion of the buffer).
+
+    Returns:
+        (N, C + 2, H, W): channels ``0..C-1`` the pixel image, channel ``C``
+        :func:`sobel_magnitude` of it (in [0, 1]), channel ``C + 1``
+        scratch (the vertical derivative).
+
+    One replicate padding, one dense 3x3 convolution and two in-place
+    passes (hypot, clamp): the convolution's centre taps (times ``scale``,
+    bias ``shift``) give the pixels, its Sobel taps the two derivatives of
+    the grey level, with the grey level's ``1 / (C * 255)`` and ``scale``
+    folded into the weights (``shift`` is constant, so no derivative sees
+    it; replicate padding commutes with the per-channel affine map). Equal
+    to undoing the normalisation, :func:`sobel_magnitude` and a
+    concatenation up to rounding. Under autocast the buffer has the
+    convolution's dtype. When ``x`` requires grad, the pixel channels carry
+    it (the gradient map never does) and the buffer is made by a slower
+    path; an input batch never requires grad in training.
+    """
+    n, c = x.shape[:2]
+    if x.requires_grad and torch.is_grad_enabled():
+        out = pixels_and_sobel(x.detach(), scale, shift, channels_last)
+        pixels = x if scale is None else x * scale.reshape(1, c, 1, 1).to(x.dtype)
+        pixels = pixels if shift is None else pixels + shift.reshape(1, c, 1, 1).to(x.dtype)
+        return torch.cat([pixels.to(out.dtype), out[:, c:]], dim=1)
+    device, dtype = x.device, x.dtype
+    scale = (torch.ones(c, device=device, dtype=dtype) if scale is None
+             else scale.reshape(c).to(dtype))
+    shift = (torch.zeros(c, device=device, dtype=dtype) if shift is None
+             else shift.reshape(c).to(dtype))
+    s, d = sobel_kernels(0.0, device, dtype)
+    centre = torch.outer(d == 0, d == 0).to(dtype)                    # (3, 3)
+    identity = torch.diag(scale).view(c, c, 1, 1) * centre             # (C, C, 3, 3)
+    derivative = torch.stack([torch.outer(s, d), torch.outer(d, s)])  # gx, gy taps
+    derivative = derivative.unsqueeze(1) * (scale / (255.0 * c)).view(1, c, 1, 1)
+    weight = torch.cat([identity, derivative])                         # (C + 2, C, 3, 3)
+    if channels_last:
+        weight = weight.contiguous(memory_format=torch.channels_last)
+    bias = torch.cat([shift, shift.new_zeros(2)])
+    with torch.no_grad():
+        out = F.conv2d(F.pad(x.detach(), (1, 1, 1, 1), mode='replicate'), weight, bias)
+        gx, gy = out[:, c:c + 1], out[:, c + 1:]
+        if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
+            # ONNX has no hypot and no in-place writes into a slice
+            magnitude = torch.sqrt(gx * gx + gy * gy).clamp(max=1.0)
+            return torch.cat([out[:, :c], magnitude, gy], dim=1)
+        gx.hypot_(gy).clamp_(max=1.0)
+    return out
+
+
 def canny_edges(image: Tensor, sigma: float = 1.4, low: float = 0.05,
                 high: float = 0.15) -> Tensor:
     """A Canny-like binary edge map, fully on the device.
@@ -164,6 +225,22 @@ class ImageGradient(nn.Module):
         if self.method == 'sobel':
             return sobel_magnitude(image)
         return canny_edges(image, self.sigma, self.low, self.high)
+
+    def with_pixels(self, x: Tensor, scale: Tensor = None, shift: Tensor = None,
+                    channels_last: bool = False) -> Tensor:
+        """The pixel image ``x * scale + shift`` (per channel; None: ``x`` is
+        in pixels) and its gradient map in one buffer: (N, C, H, W) ->
+        (N, C + 1 + k, H, W), the gradient map in channel ``C`` and ``k``
+        scratch channels after it (Sobel: :func:`pixels_and_sobel`, k = 1,
+        written channels-last if ``channels_last``; Canny: k = 0)."""
+        if self.method == 'sobel':
+            return pixels_and_sobel(x, scale, shift, channels_last)
+        c = x.shape[1]
+        if scale is not None:
+            x = x * scale.reshape(1, c, 1, 1).to(x.dtype)
+        if shift is not None:
+            x = x + shift.reshape(1, c, 1, 1).to(x.dtype)
+        return torch.cat([x, self(x)], dim=1)
 
     def extra_repr(self) -> str:
         return f'method={self.method!r}'

@@ -92,9 +92,12 @@ class ShapeStream(BaseModule):
         conv_cfg, norm_cfg, act_cfg: mmcv layer configs.
 
     Forward: ``feats`` (list of (N, C_l, H_l, W_l)), ``image`` (N, 3, H, W)
-    in pixel units and optionally ``image_valid`` (N, 1, H, W) bool, False on
-    padding -> ``(logits, fused)``, each (N, 1, ceil(H/stride),
-    ceil(W/stride)); ``logits`` are boundary logits, ``fused`` is in [0, 1].
+    in pixel units, or normalised with ``pixel_affine=(scale, shift)`` (3
+    values each: ``pixels = image * scale + shift``, e.g. the data
+    preprocessor's std and mean), and optionally ``image_valid`` (N, 1, H,
+    W) bool, False on padding -> ``(logits, fused)``, each (N, 1,
+    ceil(H/stride), ceil(W/stride)); ``logits`` are boundary logits,
+    ``fused`` is in [0, 1]. No gradient flows to ``image``.
     """
 
     def __init__(self, in_channels: Sequence[int], in_index: int = 0,
@@ -216,56 +219,74 @@ class ShapeStream(BaseModule):
         gate = self._enlarge(self.gate_convs[i](level), size)
         return self.gates[i](x, gate, extra)
 
-    def image_inputs(self, image: Tensor, size, image_valid: Optional[Tensor] = None) -> tuple:
+    def image_inputs(self, image: Tensor, size, image_valid: Optional[Tensor] = None,
+                     pixel_affine: Optional[tuple] = None) -> tuple:
         """Image and gradient map at the stream's resolution:
-        ``(image / 255, gradient)``, (N, 3, H_s, W_s) and (N, 1, H_s, W_s).
+        ``(pixels / 255, gradient)``, (N, 3, H_s, W_s) and (N, 1, H_s, W_s).
 
+        ``image`` (N, 3, H, W) is in pixel units, or ``pixels = image *
+        scale + shift`` with ``pixel_affine=(scale, shift)`` (per channel).
         ``image_valid`` (N, 1, H, W) bool marks real pixels; the gradient is
         zeroed where its window reaches padding, so the padding border is
         no edge."""
-        image, grad = self._image_and_gradient(image, size, image_valid)
-        return image / 255.0, grad
+        buf = self._image_buffer(image, size, image_valid, pixel_affine)
+        return buf[:, :3] / 255.0, buf[:, 3:4]
 
-    def _image_and_gradient(self, image: Tensor, size,
-                            image_valid: Optional[Tensor] = None) -> tuple:
-        """:meth:`image_inputs` with the image still in pixel units."""
+    def _image_buffer(self, image: Tensor, size, image_valid: Optional[Tensor] = None,
+                      pixel_affine: Optional[tuple] = None) -> Tensor:
+        """(N, 3 + 1 + k, H_s, W_s): the pixels (0..255), the gradient map
+        (channel 3) and ``k`` scratch channels
+        (:meth:`ImageGradient.with_pixels`), made from the image as given
+        (area-averaged to ``size`` first when smaller): the normalisation is
+        undone inside the gradient's convolution, not by full-resolution
+        passes of its own."""
         if tuple(image.shape[-2:]) != tuple(size):
             image = resize(image, size=size, mode='area')
             if image_valid is not None:
                 image_valid = resize(image_valid.to(image.dtype), size=size,
                                      mode='area') >= 1
-        grad = self.image_gradient(image)
+        buf = self.image_gradient.with_pixels(
+            image, *(pixel_affine or (None, None)),
+            channels_last=self.channels_last and _channels_last_pays_off(image))
         if image_valid is not None:
             r = self.image_gradient.footprint
-            padding = (~image_valid).to(grad.dtype)
-            grad = grad * (F.max_pool2d(padding, 2 * r + 1, 1, r) == 0)
-        return image, grad
+            padding = (~image_valid).to(buf.dtype)
+            buf[:, 3:4].mul_(F.max_pool2d(padding, 2 * r + 1, 1, r) == 0)
+        return buf
 
-    def _stem(self, image: Tensor, grad: Tensor, dtype) -> Tensor:
-        """``stem(cat(image / 255, grad))``; for a plain conv -> norm -> act
-        ConvModule the 1/255 is applied to the conv's image weights instead
-        of to the full-resolution image (one pass less)."""
+    def _stem(self, buf: Tensor, dtype) -> Tensor:
+        """``stem(cat(pixels / 255, gradient))`` from the image buffer
+        (:meth:`_image_buffer`); for a plain conv -> norm -> act ConvModule the
+        convolution reads the buffer itself, with the 1/255 on its pixel
+        weights and zero weights on the scratch channels (no
+        full-resolution pass for either)."""
         stem = self.stem
         if (type(stem.conv) is not nn.Conv2d or stem.with_explicit_padding
                 or stem.order != ('conv', 'norm', 'act')):
-            return stem(self._layout(torch.cat([image / 255.0, grad], dim=1).to(dtype)))
-        inputs = self._layout(torch.cat([image, grad], dim=1).to(dtype))
-        weight = stem.conv.weight  # input channels: image (3), gradient (1)
-        weight = torch.cat([weight[:, :3] / 255.0, weight[:, 3:]], dim=1)
-        x = stem.conv._conv_forward(inputs, weight, stem.conv.bias)
+            inputs = torch.cat([buf[:, :3] / 255.0, buf[:, 3:4]], dim=1)
+            return stem(self._layout(inputs.to(dtype)))
+        weight = stem.conv.weight  # input channels: pixels (3), gradient (1)
+        weight = torch.cat([weight[:, :3] / 255.0, weight[:, 3:],
+                            weight.new_zeros(weight.shape[0], buf.shape[1] - 4,
+                                             *weight.shape[2:])], dim=1)
+        x = stem.conv._conv_forward(self._layout(buf.to(dtype)), weight, stem.conv.bias)
         if stem.with_norm:
             x = stem.norm(x)
         return stem.activate(x) if stem.with_activation else x
 
     def forward(self, feats: Sequence[Tensor], image: Tensor,
-                image_valid: Optional[Tensor] = None) -> tuple:
+                image_valid: Optional[Tensor] = None,
+                pixel_affine: Optional[tuple] = None) -> tuple:
         self.check_inputs(feats)
         size = self.output_size(image.shape[-2:])
         x = self._layout(self.input_conv(feats[self.in_index]))
         if not self.first_block_low_res:
             x = self._enlarge(x, size)
-        image, grad = self._image_and_gradient(image, size, image_valid)
-        stem = None if self.stem is None else self._stem(image, grad, x.dtype)
+        # without a stem nothing learned reads the pixels: no gradient to the image
+        buf = self._image_buffer(image if self.stem is not None else image.detach(), size,
+                                 image_valid, pixel_affine)
+        grad = buf[:, 3:4]
+        stem = None if self.stem is None else self._stem(buf, x.dtype)
         for i, level in enumerate(self.gate_indices):
             x = self._maybe_checkpoint(self.blocks[i], x)
             x = self._maybe_checkpoint(self._gated, i, x, feats[level], size,
