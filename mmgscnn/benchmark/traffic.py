@@ -16,7 +16,9 @@ Counted, for tensors whose last two dims are the step's full resolution
   optimizer's state is not among them (its step runs outside autograd);
 - ``passes_full_res``: operators that read or write a full-resolution tensor
   and are memory-bound (all but dense convolutions and matrix products;
-  depthwise convolutions count as memory-bound); views count nothing;
+  depthwise convolutions count as memory-bound; a convolution with a fused
+  bias/add/ReLU epilogue, :mod:`mmgscnn.models.utils.conv_act`, is one
+  dense-convolution kernel); views count nothing;
 - ``pass_bytes_full_res``: bytes of the distinct full-resolution tensors
   those operators read and write (a lower bound of their traffic);
 - ``conv_ops_full_res`` / ``conv_bytes_full_res``: dense convolutions
@@ -37,8 +39,13 @@ from mmgscnn.deploy.fuse_bn import fuse_bn
 from .inputs import infer_batch
 
 # compute-bound kernels as the dispatch mode sees them (linear and matmul
-# arrive decomposed into these)
-_COMPUTE_OPS = {'convolution', 'convolution_backward', 'mm', 'addmm', 'bmm', 'baddbmm'}
+# arrive decomposed into these; mmgscnn's conv + bias (+ add) + ReLU
+# operators are one convolution kernel with an epilogue)
+_COMPUTE_OPS = {'convolution', 'convolution_backward', 'mm', 'addmm', 'bmm', 'baddbmm',
+                'conv2d_relu', 'conv2d_add_relu'}
+# convolution op -> argument index of its weight and of its groups
+_CONV_ARGS = {'convolution': (1, 8), 'convolution_backward': (2, 9),
+              'conv2d_relu': (1, 6), 'conv2d_add_relu': (1, 7)}
 
 
 def _tensors(tree):
@@ -68,11 +75,13 @@ def _key(t):
 
 
 def _is_depthwise(name, args):
-    """An ``aten.convolution`` (backward) whose every group has one input
-    channel: a memory-bound filter, like a blur or a Sobel operator."""
-    weight = args[1] if name == 'convolution' else args[2]
-    groups = args[8] if name == 'convolution' else args[9]
-    return groups > 1 and weight.shape[1] == 1
+    """A convolution (``aten.convolution``, its backward or a fused
+    conv + ReLU) whose every group has one input channel: a memory-bound
+    filter, like a blur or a Sobel operator."""
+    if name not in _CONV_ARGS:
+        return False
+    i_weight, i_groups = _CONV_ARGS[name]
+    return args[i_groups] > 1 and args[i_weight].shape[1] == 1
 
 
 class _TrafficCounter:
@@ -94,8 +103,7 @@ class _TrafficCounter:
         tensors = {_key(t): t for t in _tensors((args, kwargs)) + _tensors(out)}
         full = {k: t for k, t in tensors.items() if _is_full_res(t, self.size)}
         name = func.overloadpacket.__name__
-        compute = name in _COMPUTE_OPS and not (name.startswith('convolution')
-                                                and _is_depthwise(name, args))
+        compute = name in _COMPUTE_OPS and not _is_depthwise(name, args)
         if not compute:
             self.all_pass_bytes += sum(_nbytes(t) for t in tensors.values())
         if not full:
@@ -167,7 +175,8 @@ def count_traffic(fn, size, training):
 def measure_traffic(model, optim_wrapper, data, crop, infer_size):
     """The proxy of one training step (``model.train_step`` on ``data``,
     crop (H, W)) and one inference step (``model.test_step``, one image of
-    ``infer_size``, batch norms folded), fp32, CUDA code paths ->
+    ``infer_size``, batch norms folded, conv -> ReLU fused), fp32, CUDA code
+    paths ->
     dict(train=..., infer=...)."""
     import torch
     with cuda_code_paths():
@@ -184,10 +193,12 @@ def traffic_method():
     """How the proxy is counted, in words (for the JSON and the report)."""
     return ('one fp32 training step and one inference step under a dispatch mode '
             '(every aten kernel, forward, backward and optimizer step) with the '
-            "model's CUDA code paths, batch norms folded for inference; full "
+            "model's CUDA code paths, batch norms folded for inference and each "
+            'folded conv -> ReLU (conv -> add -> ReLU) run as one operator; full '
             'resolution = the crop (training) or the image (inference); passes: '
-            'memory-bound kernels (all but dense convolutions and matrix products) '
-            'that read or write a full-resolution tensor; bytes: the distinct '
+            'memory-bound kernels (all but dense convolutions and matrix products; a '
+            'convolution with a fused bias/add/ReLU epilogue is one dense-convolution '
+            'kernel) that read or write a full-resolution tensor; bytes: the distinct '
             'full-resolution tensors they touch (all bytes: every memory-bound kernel, '
             'any resolution); conv bytes: the distinct '
             'full-resolution tensors dense convolutions read and write; saved: '

@@ -40,7 +40,9 @@ def main(argv=None):
     from mmgscnn.deploy import compare_with_onnxruntime, export_onnx, load_segmentor
     from mmgscnn.deploy.fuse_bn import fuse_bn
     try:
-        model = fuse_bn(load_segmentor(args.config, args.checkpoint, args.cfg_options))
+        # plain aten ops only: the fused conv+ReLU operators have no ONNX form
+        model = fuse_bn(load_segmentor(args.config, args.checkpoint, args.cfg_options),
+                        conv_act=False)
         module = export_onnx(model, args.shape, args.out, opset=args.opset)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f'export_onnx.py: {err}')

@@ -8,7 +8,8 @@ probability (GSCNN models; models without a shape stream give the first two
 panels only), drawn by :mod:`mmgscnn.visualization.prediction_pictures`.
 Images that cannot be read are skipped, every other picture is written, and
 the tool then lists the skipped files and exits with status 1. Batch norms
-are folded into the convolutions first (:mod:`mmgscnn.deploy.fuse_bn`).
+are folded into the convolutions first, and each folded conv -> ReLU runs as
+one operator (:mod:`mmgscnn.deploy.fuse_bn`, :mod:`mmgscnn.deploy.fuse_conv_act`).
 """
 import argparse
 

@@ -65,18 +65,28 @@ def fuse_gcl_input_norm(gcl: nn.Module) -> bool:
     return True
 
 
-def fuse_bn(model: nn.Module) -> nn.Module:
+def fuse_bn(model: nn.Module, conv_act: bool = True) -> nn.Module:
     """Fold the batch norms of ``model`` (switched to eval mode) into its
     convolutions, in place, for inference; returns ``model``. The GCLs'
     input norms by hand (:func:`fuse_gcl_input_norm`), every conv -> BN pair
-    by mmcv. Training the result afterwards would train without norms."""
+    by mmcv. ``conv_act``: then run each folded conv -> ReLU (and BasicBlock
+    conv -> add -> ReLU) as one operator
+    (:func:`~mmgscnn.deploy.fuse_conv_act.fuse_conv_act`); False keeps plain
+    aten ops (ONNX export). The result is for inference only: with
+    ``conv_act`` it refuses to run with grad enabled, and training it would
+    train without norms."""
     from mmgscnn.models.shape_stream.gated_spatial_conv import GatedSpatialConv
+
+    from .fuse_conv_act import fuse_conv_act
 
     model.eval()
     for module in model.modules():
         if isinstance(module, GatedSpatialConv):
             fuse_gcl_input_norm(module)
-    return fuse_conv_bn(model)
+    fuse_conv_bn(model)
+    if conv_act:
+        fuse_conv_act(model)
+    return model
 
 
 def remaining_norms(model: nn.Module) -> list:
@@ -85,8 +95,9 @@ def remaining_norms(model: nn.Module) -> list:
 
 
 class FuseBNHook(Hook):
-    """Folds the model's batch norms (:func:`fuse_bn`) once the checkpoint is
-    loaded, before testing (``tools/test.py`` registers it)."""
+    """Folds the model's batch norms and fuses conv -> ReLU (:func:`fuse_bn`)
+    once the checkpoint is loaded, before testing (``tools/test.py``
+    registers it)."""
 
     def before_test(self, runner) -> None:
         fuse_bn(runner.model)
