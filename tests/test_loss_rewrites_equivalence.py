@@ -195,6 +195,55 @@ def test_boundary_bce_equals_the_replaced_one(with_valid):
     torch.testing.assert_close(g_new, g_ref, rtol=1e-10, atol=1e-16)
 
 
+@pytest.mark.parametrize('radius', [1, 2])
+def test_boundary_bce_on_the_bool_masked_target_equals_the_replaced_one(radius):
+    """The head's path: boundary_target(dtype=torch.bool) and the BCE told
+    the target is masked (no threshold, no product, no conversion of the
+    target) equal the float target of the replaced code, value and gradient;
+    without target_masked a bool target is masked by valid as a float one."""
+    from mmgscnn.models.losses import BoundaryBCELoss
+    from mmgscnn.models.shape_stream import boundary_target
+    label = random_labels(2, 5, 19, 26, True, seed=radius)
+    label[1, -4:, -3:] = 255
+    target, valid = boundary_target(label, 255, radius, dtype=torch.bool)
+    assert target.dtype == torch.bool and not (target & ~valid).any()
+    old_target, old_valid = ref.boundary_target(label, 255, radius)
+    assert torch.equal(target.float(), old_target) and torch.equal(valid, old_valid)
+    logits = torch.randn(2, 1, 19, 26, generator=torch.Generator().manual_seed(5),
+                         dtype=torch.float64) * 3
+    (v_ref, g_ref), (v_new, g_new) = both(
+        lambda x: ref.boundary_bce_loss(x, old_target, old_valid, loss_weight=20.0),
+        lambda x: BoundaryBCELoss(loss_weight=20.0)(x, target, valid, target_masked=True),
+        logits)
+    torch.testing.assert_close(v_new, v_ref, rtol=1e-12, atol=1e-14)
+    assert g_ref.abs().max() > 0
+    torch.testing.assert_close(g_new, g_ref, rtol=1e-10, atol=1e-16)
+    # an unmasked bool target (True outside valid too) without the promise
+    wide = target | ~valid
+    (v_ref, _), (v_new, _) = both(
+        lambda x: ref.boundary_bce_loss(x, wide.float(), valid, loss_weight=20.0),
+        lambda x: BoundaryBCELoss(loss_weight=20.0)(x, wide, valid), logits)
+    torch.testing.assert_close(v_new, v_ref, rtol=1e-12, atol=1e-14)
+
+
+def test_head_boundary_loss_path_is_two_passes_shorter():
+    from mmgscnn.benchmark.traffic import count_traffic
+    from mmgscnn.models.losses import BoundaryBCELoss
+    from mmgscnn.models.shape_stream import boundary_target
+    label = random_labels(2, 5, 19, 26, True, seed=1)
+
+    def passes(as_bool):
+        logits = torch.randn(2, 1, 19, 26).requires_grad_(True)
+
+        def step():
+            t, v = boundary_target(label, 255, 1,
+                                   dtype=torch.bool if as_bool else torch.float32)
+            BoundaryBCELoss()(logits, t, v, target_masked=as_bool).backward()
+        return count_traffic(step, (19, 26), training=True)['passes_full_res']
+
+    assert passes(False) - passes(True) == 2
+
+
 def test_boundary_bce_half_logits_keep_a_half_gradient():
     from mmgscnn.models.losses import BoundaryBCELoss
     logits = (torch.randn(2, 1, 16, 20) * 3).half()

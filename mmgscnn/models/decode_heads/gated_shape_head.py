@@ -12,7 +12,7 @@ from torch.profiler import record_function
 from mmseg.registry import MODELS
 from ..shape_stream import ImageGradient, boundary_target, default_fusion_type
 from ...utils.kwargs_check import check_dict_keys, check_keys
-from ..losses import BoundaryAttentionLoss, DualTaskLoss
+from ..losses import BoundaryAttentionLoss, BoundaryBCELoss, DualTaskLoss
 from ..losses.utils import upcast
 from ..utils import upsample_bilinear
 from ..utils.regional_compile import (check_device, compile_module, compile_settings,
@@ -305,11 +305,14 @@ class GatedShapeHead(BaseModule):
                                             self.align_corners)
         if self.loss_boundary is not None:
             with record_function('mmgscnn.loss_boundary'):
-                target, valid = boundary_target(seg_label, self.ignore_index,
-                                                self.boundary_target['radius'],
-                                                edge_map=edge_map)
+                # our BCE takes the bool target, masked by valid (two passes fewer)
+                ours = isinstance(self.loss_boundary, BoundaryBCELoss)
+                target, valid = boundary_target(
+                    seg_label, self.ignore_index, self.boundary_target['radius'],
+                    edge_map=edge_map, dtype=torch.bool if ours else torch.float32)
                 losses[self.loss_boundary.loss_name] = self.loss_boundary(
-                    boundary_logits, target, valid)
+                    boundary_logits, target, valid, **(dict(target_masked=True) if ours
+                                                       else {}))
         # one float32 copy of half-precision logits, shared by our losses;
         # they send their gradients to the half logits directly
         with torch.no_grad():

@@ -13,17 +13,19 @@ class _BalancedBCE(torch.autograd.Function):
     kept in the logits' dtype (no float32 copy of half logits is kept)."""
 
     @staticmethod
-    def forward(ctx, logits, target, valid, need_grad):
+    def forward(ctx, logits, target, valid, need_grad, masked):
         dtype = compute_dtype(logits)
         x = logits.to(dtype)
         t = target.to(dtype)
-        positive = t > 0.5
+        # a bool target is its own mask of boundary pixels (no threshold); a
+        # masked one lies within ``valid`` (no product to count its pixels)
+        positive = target if target.dtype == torch.bool else t > 0.5
         if valid is None:
             total = t.new_full((), float(t.numel()))
             pos = t.sum()
         else:
             total = valid.sum().to(dtype)
-            pos = (t * valid).sum()
+            pos = t.sum() if masked else (t * valid).sum()
         neg = total - pos
         total = total.clamp(min=1.0)
         # per-pixel weight / total: the loss is a plain weighted sum
@@ -39,7 +41,7 @@ class _BalancedBCE(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss):
         grad, = ctx.saved_tensors
-        return grad * grad_loss.to(grad.dtype), None, None, None
+        return grad * grad_loss.to(grad.dtype), None, None, None, None
 
 
 @MODELS.register_module()
@@ -59,8 +61,12 @@ class BoundaryBCELoss(nn.Module):
         loss_weight: factor on the loss (paper: 20).
         loss_name: key in the loss dict, must start with ``loss_``.
 
-    Forward: logits (N, 1, H, W), target (N, 1, H, W) in {0, 1}, optional
-    ``valid`` (N, 1, H, W) bool (False: excluded) -> scalar.
+    Forward: logits (N, 1, H, W), target (N, 1, H, W) in {0, 1} (float or
+    bool; bool saves a threshold pass), optional ``valid`` (N, 1, H, W) bool
+    (False: excluded), ``target_masked``: the caller guarantees the target
+    is 0 wherever ``valid`` is False (as :func:`boundary_target` gives it),
+    which saves a pass; a target that is not gets wrong class weights
+    -> scalar.
     """
 
     def __init__(self, loss_weight: float = 1.0, loss_name: str = 'loss_boundary'):
@@ -70,13 +76,14 @@ class BoundaryBCELoss(nn.Module):
         self.loss_weight = loss_weight
         self._loss_name = loss_name
 
-    def forward(self, logits: Tensor, target: Tensor, valid: Tensor = None) -> Tensor:
+    def forward(self, logits: Tensor, target: Tensor, valid: Tensor = None,
+                target_masked: bool = False) -> Tensor:
         if logits.shape != target.shape:
             raise ValueError(f'BoundaryBCELoss: logits {tuple(logits.shape)} and target '
                              f'{tuple(target.shape)} must have the same shape')
         with torch.autocast(device_type=logits.device.type, enabled=False):
             need_grad = torch.is_grad_enabled() and logits.requires_grad
-            loss = _BalancedBCE.apply(logits, target, valid, need_grad)
+            loss = _BalancedBCE.apply(logits, target, valid, need_grad, target_masked)
         return self.loss_weight * loss
 
     @property

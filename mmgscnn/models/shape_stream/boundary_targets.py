@@ -77,21 +77,23 @@ def near_ignore(seg_label: Tensor, ignore_index: int, radius: int) -> Tensor:
 
 
 def boundary_target(seg_label: Tensor, ignore_index: int = 255, radius: int = 1,
-                    edge_map: Tensor = None) -> tuple:
+                    edge_map: Tensor = None, dtype: torch.dtype = torch.float32) -> tuple:
     """Target and validity mask for the boundary BCE.
 
     The target is :func:`label_boundaries` of the labels, or ``edge_map``
     (N, 1, H, W), e.g. mmseg's ``GenerateEdge`` output, when given. Pixels
     within ``radius`` of an ignored pixel are not valid: whether a class
     meets another one under an ignored region (ego vehicle, out-of-ROI,
-    padding) is unknown, so they are neither boundary nor background.
-    About 9 full-resolution passes, one of them a max-pooling.
+    padding) is unknown, so they are neither boundary nor background; the
+    target is 0 there. About 9 full-resolution passes, one of them a
+    max-pooling (8 for a bool target).
 
     Returns:
-        target: (N, 1, H, W) float32 in {0, 1}.
+        target: (N, 1, H, W) in {0, 1}, ``dtype`` (float32; ``torch.bool``
+            saves a conversion pass).
         valid: (N, 1, H, W) bool.
     """
     maps, pooled = _window_max(seg_label, ignore_index, radius)
     valid = pooled[:, 1:2] <= 0
     target = _differs(maps, pooled) if edge_map is None else edge_map > 0
-    return (target & valid).to(torch.float32), valid
+    return (target & valid).to(dtype), valid
