@@ -243,6 +243,55 @@ def test_traffic_proxy_counts_one_kernel_per_fused_op():
     assert counts['fused']['conv_ops_full_res'] == counts['folded']['conv_ops_full_res']
 
 
+def test_cuda_path_choices_with_a_stand_in_kernel(monkeypatch):
+    """The probe's verdicts and the CUDA kernel's choice, on the CPU: cuDNN's
+    fused kernel replaced by a stand-in that is right, wrong or refuses."""
+    from mmgscnn.models.utils import conv_act
+    calls = []
+
+    def right(*args):
+        calls.append(args[3] is None)
+        return conv_act._portable(*args)
+
+    def wrong(*args):
+        return conv_act._portable(*args) + 1
+
+    def refuses(*args):
+        raise RuntimeError('CUDNN_STATUS_NOT_SUPPORTED\ndetails')
+
+    cpu = torch.device('cpu')
+    for op in ('conv2d_relu', 'conv2d_add_relu'):
+        for stand_in, verdict in ((right, None), (wrong, 'differs from the portable path'),
+                                  (refuses, 'does not run: CUDNN_STATUS_NOT_SUPPORTED')):
+            monkeypatch.setattr(conv_act, '_cudnn_op', stand_in)
+            why = conv_act._probe_one(op, cpu, torch.float32, True)
+            assert why == verdict if verdict is None else why.startswith(verdict)
+    # six cases (3x3, dilated, 1x1; with and without bias), z for the add
+    assert calls == [True] * 6 + [False] * 6
+
+    g = torch.Generator().manual_seed(3)
+    x, weight = torch.randn(1, 4, 6, 6, generator=g), torch.randn(4, 4, 3, 3, generator=g)
+    bias, conv = torch.randn(4, generator=g), ([1, 1], [1, 1], [1, 1], 1)
+    ref = F.conv2d(x, weight, bias, *conv).relu()
+    monkeypatch.setattr(conv_act, '_CUDNN_OK', {('conv2d_relu', cpu, torch.float32, False): True})
+    monkeypatch.setattr(conv_act, '_FAILED_AT_RUN', set())
+    monkeypatch.setattr(conv_act, '_cudnn_op', right)
+    calls.clear()
+    assert torch.equal(conv_act._cuda('conv2d_relu', x, weight, bias, None, *conv), ref)
+    assert calls == [True]  # the probed case takes the fused kernel
+    conv_act._cuda('conv2d_relu', x.double(), weight.double(), bias.double(), None, *conv)
+    conv_act._cuda('conv2d_relu', x.contiguous(memory_format=torch.channels_last), weight,
+                   bias, None, *conv)
+    conv_act._cuda('conv2d_add_relu', x, weight, bias, ref, *conv)
+    with torch.backends.cudnn.flags(enabled=False):
+        conv_act._cuda('conv2d_relu', x, weight, bias, None, *conv)
+    assert calls == [True]  # unprobed dtype, layout or op, or cuDNN off: portable
+    monkeypatch.setattr(conv_act, '_cudnn_op', refuses)
+    for _ in range(2):  # a kernel that fails at run time: the portable result, noted once
+        assert torch.equal(conv_act._cuda('conv2d_relu', x, weight, bias, None, *conv), ref)
+    assert len(conv_act._FAILED_AT_RUN) == 1
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA (cuDNN fused kernels)')
 @pytest.mark.parametrize('channels_last', [False, True])
 def test_cuda_fused_model_predicts_the_same(channels_last):
@@ -253,7 +302,14 @@ def test_cuda_fused_model_predicts_the_same(channels_last):
     folded = fuse_bn(copy.deepcopy(model), conv_act=False)
     fused = fuse_bn(copy.deepcopy(model))
     probe = probe_cudnn_fusion(device)
+    print('cuDNN fusion probe:', probe)  # None: the fused kernel serves that case
     assert len(probe) == 12
+    w = fused.backbone.layer1[0].conv1.weight
+    x1 = torch.randn(1, w.shape[1], 8, 8, device=device).contiguous(
+        memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    expected = 'cudnn' if probe[('conv2d_relu', torch.float32, channels_last)] is None \
+        else 'portable'
+    assert fused_path(x1, w) == expected
     g = torch.Generator().manual_seed(1)
     x = torch.randn(2, 3, 48, 64, generator=g).to(device)
     metas = [dict(img_shape=(48, 64), ori_shape=(48, 64), pad_shape=(48, 64))] * 2

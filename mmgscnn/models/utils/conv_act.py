@@ -41,7 +41,7 @@ _GRAD_ERROR = ('{op} is an inference-only operator (no backward): it was called 
 # (op, device, dtype, channels_last) -> whether the cuDNN fused op runs and
 # agrees with the portable path; filled by probe_cudnn_fusion
 _CUDNN_OK = {}
-_PROBED_DEVICES = set()
+_PROBES = {}  # device -> probe_cudnn_fusion's answer
 _FAILED_AT_RUN = set()
 # max |fused - portable| / (1 + max |portable|) a probe accepts (float32 may
 # run in TF32 on either path, in a different summation order)
@@ -69,14 +69,19 @@ def _cudnn_fused(op: str, x, weight, bias, z) -> bool:
     return _CUDNN_OK.get((op, x.device, x.dtype, _channels_last(x, weight)), False)
 
 
+def _cudnn_op(x, weight, bias, z, stride, padding, dilation, groups):
+    """cuDNN's fused kernel: relu(conv(x) + bias (+ z)) (CUDA only)."""
+    if z is None:
+        return torch.ops.aten.cudnn_convolution_relu(x, weight, bias, stride, padding,
+                                                     dilation, groups)
+    return torch.ops.aten.cudnn_convolution_add_relu(x, weight, z, 1.0, bias, stride, padding,
+                                                     dilation, groups)
+
+
 def _cuda(op: str, x, weight, bias, z, stride, padding, dilation, groups):
     if _cudnn_fused(op, x, weight, bias, z):
         try:
-            if z is None:
-                return torch.ops.aten.cudnn_convolution_relu(x, weight, bias, stride, padding,
-                                                             dilation, groups)
-            return torch.ops.aten.cudnn_convolution_add_relu(x, weight, z, 1.0, bias, stride,
-                                                             padding, dilation, groups)
+            return _cudnn_op(x, weight, bias, z, stride, padding, dilation, groups)
         except torch.OutOfMemoryError:
             raise
         except RuntimeError as err:  # a configuration the probe did not cover
@@ -195,28 +200,28 @@ def conv2d_add_relu(x: Tensor, weight: Tensor, bias: Optional[Tensor], z: Tensor
 
 def _probe_one(op: str, device, dtype, channels_last: bool) -> Optional[str]:
     """Run the cuDNN fused op and the portable path on small random inputs
-    (with and without bias); None if they agree, else why not."""
+    (3x3, 3x3 dilated by 2, 1x1; with and without bias); None if they
+    agree, else why not."""
     g = torch.Generator().manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
 
     def rand(*shape, scale=1.0):
-        return (torch.randn(*shape, generator=g) * scale).to(device, dtype)
+        return (torch.randn(*shape, generator=g) * scale).to(device, dtype).contiguous(
+            memory_format=fmt if len(shape) == 4 else torch.contiguous_format)
 
-    x = rand(2, 16, 10, 12).contiguous(memory_format=fmt)
-    weight = rand(16, 16, 3, 3, scale=0.1).contiguous(memory_format=fmt)
-    z = rand(2, 16, 10, 12).contiguous(memory_format=fmt)
-    conv = ([1, 1], [1, 1], [1, 1], 1)
-    for bias in (rand(16), None):
-        zz = None if op == 'conv2d_relu' else z
+    x = rand(2, 16, 10, 12)
+    z = rand(2, 16, 10, 12) if op == 'conv2d_add_relu' else None
+    cases = [(kernel, [pad, pad], [dil, dil], bias)
+             for kernel, pad, dil in ((3, 1, 1), (3, 2, 2), (1, 0, 1))
+             for bias in (rand(16), None)]
+    for kernel, padding, dilation, bias in cases:
+        weight = rand(16, 16, kernel, kernel, scale=0.1)
+        conv = ([1, 1], padding, dilation, 1)
         try:
-            if zz is None:
-                fused = torch.ops.aten.cudnn_convolution_relu(x, weight, bias, *conv)
-            else:
-                fused = torch.ops.aten.cudnn_convolution_add_relu(x, weight, zz, 1.0, bias,
-                                                                  *conv)
+            fused = _cudnn_op(x, weight, bias, z, *conv)
         except RuntimeError as err:
             return f'does not run: {str(err).splitlines()[0]}'
-        ref = _portable(x, weight, bias, zz, *conv)
+        ref = _portable(x, weight, bias, z, *conv)
         if fused.shape != ref.shape or fused.dtype != ref.dtype:
             return f'returns {fused.dtype} {tuple(fused.shape)}, not {ref.dtype} {tuple(ref.shape)}'
         err = ((fused.float() - ref.float()).abs().max() / (1 + ref.float().abs().max())).item()
@@ -226,18 +231,18 @@ def _probe_one(op: str, device, dtype, channels_last: bool) -> Optional[str]:
 
 
 def probe_cudnn_fusion(device) -> dict:
-    """Probe the cuDNN fused kernels on ``device`` once (a no-op elsewhere
-    than CUDA): for each op, float32/float16/bfloat16 and contiguous /
-    channels-last inputs, whether the fused op runs and agrees with the
-    portable path; logs the result once. Returns {(op, dtype, channels_last):
-    None (fused) or the reason for the portable path}."""
+    """Probe the cuDNN fused kernels on ``device``, once per device (a no-op
+    elsewhere than CUDA): for each op, float32/float16/bfloat16 and
+    contiguous / channels-last inputs, whether the fused op runs and agrees
+    with the portable path; logs the result once. Returns {(op, dtype,
+    channels_last): None (fused) or the reason for the portable path}."""
     device = torch.device(device)
-    if device.type != 'cuda':
+    if device.type != 'cuda' or not torch.backends.cudnn.is_available():
         return {}
     if device.index is None:
         device = torch.device('cuda', torch.cuda.current_device())
-    if not torch.backends.cudnn.is_available():
-        return {}
+    if device in _PROBES:
+        return _PROBES[device]
     found = {}
     for op in ('conv2d_relu', 'conv2d_add_relu'):
         for dtype in _PROBE_TOL:
@@ -245,15 +250,14 @@ def probe_cudnn_fusion(device) -> dict:
                 why = _probe_one(op, device, dtype, channels_last)
                 found[(op, dtype, channels_last)] = why
                 _CUDNN_OK[(op, device, dtype, channels_last)] = why is None
-    if device not in _PROBED_DEVICES:
-        _PROBED_DEVICES.add(device)
-        fused = [k for k, why in found.items() if why is None]
-        lines = [f'mmgscnn conv+bias(+add)+ReLU on {device}: cuDNN fused kernel for '
-                 f'{len(fused)} of {len(found)} (op, dtype, layout) cases']
-        lines += [f'  portable path for {op} {dtype} '
-                  f'{"channels-last" if cl else "contiguous"}: {why}'
-                  for (op, dtype, cl), why in found.items() if why is not None]
-        print_log('\n'.join(lines), logger='current')
+    _PROBES[device] = found
+    fused = [k for k, why in found.items() if why is None]
+    lines = [f'mmgscnn conv+bias(+add)+ReLU on {device}: cuDNN fused kernel for '
+             f'{len(fused)} of {len(found)} (op, dtype, layout) cases, the portable path '
+             '(conv, add_, relu_) for the others']
+    lines += [f'  portable: {op} {dtype} {"channels-last" if cl else "contiguous"}: {why}'
+              for (op, dtype, cl), why in found.items() if why is not None]
+    print_log('\n'.join(lines), logger='current')
     return found
 
 
