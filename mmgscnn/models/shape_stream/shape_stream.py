@@ -14,6 +14,7 @@ from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from ...utils.config_errors import ConfigError
 from ..utils import upsample_bilinear
+from ..utils.conv_act import conv2d_relu
 from .gated_spatial_conv import GatedSpatialConv
 from .image_gradient import ImageGradient
 
@@ -269,10 +270,25 @@ class ShapeStream(BaseModule):
         weight = torch.cat([weight[:, :3] / 255.0, weight[:, 3:],
                             weight.new_zeros(weight.shape[0], buf.shape[1] - 4,
                                              *weight.shape[2:])], dim=1)
-        x = stem.conv._conv_forward(self._layout(buf.to(dtype)), weight, stem.conv.bias)
+        inputs = self._layout(buf.to(dtype))
+        if self._stem_fuses_relu():  # inference, norm folded: one conv + ReLU kernel
+            conv = stem.conv
+            return conv2d_relu(inputs, weight, conv.bias, conv.stride, conv.padding,
+                               conv.dilation, conv.groups)
+        x = stem.conv._conv_forward(inputs, weight, stem.conv.bias)
         if stem.with_norm:
             x = stem.norm(x)
         return stem.activate(x) if stem.with_activation else x
+
+    def _stem_fuses_relu(self) -> bool:
+        """Whether the stem runs as one :func:`conv2d_relu`: without grad,
+        its norm folded (``mmgscnn.deploy.fuse_bn``) or absent, a ReLU, zero
+        padding, and not while exporting (no ONNX form for the operator)."""
+        stem = self.stem
+        return (not torch.is_grad_enabled() and stem.with_activation
+                and type(stem.activate) is nn.ReLU and stem.conv.padding_mode == 'zeros'
+                and (not stem.with_norm or isinstance(stem.norm, nn.Identity))
+                and not (torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()))
 
     def forward(self, feats: Sequence[Tensor], image: Tensor,
                 image_valid: Optional[Tensor] = None,
