@@ -99,7 +99,8 @@ def methods(device, count_flops=True):
         inference='median seconds of model.test_step (predict path: data preprocessor, '
                   'whole-image inference, resize to the image, argmax; GSCNN also '
                   'its boundary map) on one image of --infer-size, under no_grad, batch norms '
-                  'folded into the convolutions (mmgscnn.deploy.fuse_bn)',
+                  'folded into the convolutions and conv -> ReLU (conv -> add -> ReLU) '
+                  'run as one operator (mmgscnn.deploy.fuse_bn)',
         amp=('fp16 autocast; training with mmengine AmpOptimWrapper (dynamic loss '
              'scaling)' if device.type == 'cuda' else
              'bf16 autocast (torch.autocast on the CPU; mmengine AmpOptimWrapper is '
