@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmseg.registry import MODELS
+from .norm_conv import folds_in_training, norm_conv1x1
 
 
 class _Gating(torch.autograd.Function):
@@ -129,13 +130,27 @@ class GatedSpatialConv(BaseModule):
         return (conv.stride, conv.dilation, conv.groups, conv.padding_mode) == \
             ((1, 1), (1, 1), 1, 'zeros')
 
+    def _attention(self, z: Tensor) -> Tensor:
+        """``self.attention(z)``; in training, its input norm folded into the
+        1x1 conv after it (:func:`norm_conv1x1`: no normalised copy of ``z``
+        is made or kept) where that is exact."""
+        norm, first = self.attention[0], self.attention[1]
+        if not (isinstance(first, ConvModule) and first.order[0] == 'conv'
+                and not first.with_explicit_padding and not first.with_norm
+                and folds_in_training(norm, first.conv, z)):
+            return self.attention(z)
+        h = norm_conv1x1(norm, first.conv, z)
+        if first.with_activation:
+            h = first.activate(h)
+        return self.attention[2:](h)
+
     def forward(self, x: Tensor, gate: Tensor, extra: Optional[Tensor] = None) -> Tensor:
         if gate.shape[1] != 1 or gate.shape[-2:] != x.shape[-2:] or gate.shape[0] != x.shape[0]:
             raise ValueError(f'GatedSpatialConv: gate must be (N, 1, H, W) matching x '
                              f'{tuple(x.shape)}, got {tuple(gate.shape)}')
         parts = [x] if extra is None else [x, extra]
         z = torch.cat(parts + [gate], dim=1)
-        alpha = self.attention(z)
+        alpha = self._attention(z)
         if type(self.conv) is not nn.Conv2d or self.conv.bias is not None:
             x = parts[0] if extra is None else torch.cat(parts, dim=1)
             return self.conv(gating(x, alpha))

@@ -1,0 +1,95 @@
+"""A training-mode batch norm folded into the 1x1 convolution after it.
+
+``conv1x1(W, b)(batch_norm(z))`` with the batch statistics of ``z`` equals
+``conv1x1(W * s, b + W @ t)(z)`` with ``s = gamma / sqrt(var + eps)`` and
+``t = beta - mean * s`` per input channel. Computed that way, the
+normalised copy of ``z`` is never written, read or kept for the backward
+pass (``z`` is kept, as the convolution of the unfolded form keeps its
+input): one reduction (``var_mean``) forward instead of the norm's pass, and
+backward one transposed convolution (whose bias carries the statistics'
+constant term) and one ``addcmul`` instead of the norm's backward pass. The
+gradients of the statistics come from the folded convolution's weight and
+bias gradients (small tensors). Exact up to rounding.
+"""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class _NormConv1x1(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, z: Tensor, gamma: Tensor, beta: Tensor, weight: Tensor,
+                bias: Tensor, eps: float):
+        var, mean = torch.var_mean(z, dim=(0, 2, 3), correction=0)
+        invstd = torch.rsqrt(var + eps)
+        s = gamma * invstd
+        t = beta - mean * s
+        w2 = weight.flatten(1)                                   # (O, C)
+        folded = (w2 * s).view_as(weight)
+        out = F.conv2d(z, folded, bias + w2 @ t)
+        ctx.save_for_backward(z, w2, gamma, mean, invstd, s, t, folded)
+        ctx.mark_non_differentiable(mean, var)
+        return out, mean, var
+
+    @staticmethod
+    def backward(ctx, grad: Tensor, _grad_mean, _grad_var):
+        z, w2, gamma, mean, invstd, s, t, folded = ctx.saved_tensors
+        n_out = w2.shape[0]
+        _, g_folded, g_bias = torch.ops.aten.convolution_backward(
+            grad, z, folded, [n_out], [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
+            [False, True, True])
+        g_w2f = g_folded.flatten(1)                               # (O, C)
+        g_weight = (g_w2f * s + torch.outer(g_bias, t)).view_as(folded)
+        g_s = (g_w2f * w2).sum(0)
+        g_t = g_bias @ w2                                         # (C, )
+        g_s = g_s - mean * g_t                                    # t = beta - mean * s
+        g_mean = -s * g_t
+        g_gamma = g_s * invstd
+        g_var = -0.5 * g_s * gamma * invstd ** 3                  # s = gamma * invstd
+        m = z.numel() // z.shape[1]
+        a = 2.0 * g_var / m                                       # d var / d z = 2 (z - mean) / m
+        b = g_mean / m - a * mean
+        g_z = F.conv_transpose2d(grad, folded, b)
+        g_z.addcmul_(z, a.view(1, -1, 1, 1))
+        return g_z, g_gamma, g_t, g_weight, g_bias, None
+
+
+def folds_in_training(norm: nn.Module, conv: nn.Module, z: Tensor) -> bool:
+    """Whether :func:`norm_conv1x1` computes ``conv(norm(z))`` here: a plain
+    ``nn.BatchNorm2d`` in training mode (not SyncBN, whose statistics span
+    the processes), a plain bias-free-or-not 1x1 conv (stride 1, no padding,
+    one group), float32/float64 ``z`` outside autocast, more than one value
+    per channel; otherwise the modules run as they are."""
+    return (type(norm) is nn.BatchNorm2d and norm.training and type(conv) is nn.Conv2d
+            and conv.kernel_size == (1, 1) and conv.stride == (1, 1)
+            and conv.padding == (0, 0) and conv.dilation == (1, 1) and conv.groups == 1
+            and z.dtype in (torch.float32, torch.float64)
+            and not torch.is_autocast_enabled(z.device.type)
+            and z.numel() // z.shape[1] > 1)
+
+
+def norm_conv1x1(norm: nn.BatchNorm2d, conv: nn.Conv2d, z: Tensor) -> Tensor:
+    """``conv(norm(z))`` for a training-mode ``norm`` (batch statistics;
+    its running statistics and batch count updated as ``norm`` would) without
+    the normalised copy of ``z``: (N, C, H, W) -> (N, O, H, W)."""
+    c = z.shape[1]
+    gamma = norm.weight if norm.affine else z.new_ones(c)
+    beta = norm.bias if norm.affine else z.new_zeros(c)
+    bias: Optional[Tensor] = conv.bias
+    if bias is None:
+        bias = z.new_zeros(conv.out_channels)
+    out, mean, var = _NormConv1x1.apply(z, gamma, beta, conv.weight, bias, norm.eps)
+    if norm.track_running_stats:
+        with torch.no_grad():
+            norm.num_batches_tracked.add_(1)
+            momentum = (norm.num_batches_tracked.to(norm.running_mean.dtype).reciprocal()
+                        if norm.momentum is None else norm.momentum)
+            m = z.numel() // c
+            norm.running_mean.lerp_(mean.to(norm.running_mean.dtype), momentum)
+            norm.running_var.lerp_((var * (m / (m - 1))).to(norm.running_var.dtype),
+                                   momentum)
+    return out
