@@ -66,7 +66,8 @@ def _fusable_conv_module(m: nn.Module) -> bool:
 
 
 def _fusable_basic_block(m: nn.Module) -> bool:
-    return (type(m) is BasicBlock and isinstance(m.norm1, nn.Identity)
+    return ((type(m) is BasicBlock or getattr(type(m), 'fuses_like_basic_block', False))
+            and isinstance(m.norm1, nn.Identity)
             and isinstance(m.norm2, nn.Identity) and not m.with_cp
             and _plain_conv(m.conv1) and _plain_conv(m.conv2) and type(m.relu) is nn.ReLU)
 

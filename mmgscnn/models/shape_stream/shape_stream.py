@@ -9,7 +9,6 @@ from mmengine.model import BaseModule
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from mmseg.models.backbones.resnet import BasicBlock
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from ...utils.config_errors import ConfigError
@@ -17,6 +16,7 @@ from ..utils import upsample_bilinear
 from ..utils.conv_act import conv2d_relu
 from .gated_spatial_conv import GatedSpatialConv
 from .image_gradient import ImageGradient
+from .recomputing_block import RecomputingBasicBlock
 
 
 def consistent_levels(in_channels: Sequence[int], in_index: int,
@@ -135,8 +135,8 @@ class ShapeStream(BaseModule):
         self.gates = nn.ModuleList()
         for i, level in enumerate(self.gate_indices):
             c_in, c_out = channels[i], channels[i + 1]
-            self.blocks.append(BasicBlock(c_in, c_in, conv_cfg=conv_cfg,
-                                          norm_cfg=norm_cfg))
+            self.blocks.append(RecomputingBasicBlock(c_in, c_in, conv_cfg=conv_cfg,
+                                                     norm_cfg=norm_cfg))
             self.reduces.append(ConvModule(c_in, c_out, 1, conv_cfg=conv_cfg,
                                            norm_cfg=None, act_cfg=None))
             # no bias: the GCL normalises its input, which would cancel it
