@@ -1,5 +1,8 @@
 """BoundaryFScore: boundaries, Euclidean tolerance, aggregation, ignore, ranks."""
+import logging
 import math
+import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -7,6 +10,7 @@ import torch
 
 from mmgscnn.evaluation.metrics import BoundaryFScore
 from mmgscnn.evaluation.metrics.boundary_fscore import disk_dilate
+from test_boundary_iou import log_records
 
 CLASSES = ('zero', 'one', 'two')
 
@@ -50,6 +54,14 @@ def test_disk_dilate_is_the_euclidean_disk():
             d2 = (yy[..., None] - ys) ** 2 + (xx[..., None] - xs) ** 2
             want = (d2 <= radius * radius + 1e-9).any(-1)
             np.testing.assert_array_equal(got[n], want, err_msg=f'radius {radius}')
+
+
+def test_disk_dilate_refuses_a_negative_radius_and_keeps_empty_maps():
+    with pytest.raises(ValueError, match=r'^radius must be >= 0 pixels, got -1$'):
+        disk_dilate(torch.ones(1, 3, 3, dtype=torch.bool), -1)
+    for shape in ((2, 0, 5), (2, 5, 0), (0, 4, 4)):
+        out = disk_dilate(torch.zeros(shape, dtype=torch.bool), 2)
+        assert out.shape == shape and out.dtype == torch.bool
 
 
 def reference_counts(pred, gt, num_classes, radii, ignore=255):
@@ -245,9 +257,132 @@ def test_image_average_leaves_out_images_without_the_class():
     assert base == more and base['mBF@1px'] < 100
 
 
+def f_by_hand(matched_pred, total_pred, matched_gt, total_gt):
+    """(P, R, F) as exact fractions; None where a class has no boundary."""
+    if total_pred == total_gt == 0:
+        return None
+    p = Fraction(matched_pred, total_pred) if total_pred else Fraction(0)
+    r = Fraction(matched_gt, total_gt) if total_gt else Fraction(0)
+    return p, r, (2 * p * r / (p + r) if p + r else Fraction(0))
+
+
+def as_floats(values):
+    return np.array([np.nan if v is None else float(v) for v in values])
+
+
+def test_precision_recall_and_f_from_counts_by_hand():
+    # one image, two tolerances, six classes: (matched pred, pred, matched GT, GT)
+    counts = np.array([[[1, 1, 1, 2], [1, 2, 1, 1], [1, 2, 1, 2],
+                        [0, 0, 0, 3], [0, 4, 0, 0], [0, 0, 0, 0]],
+                       [[1, 1, 2, 2], [2, 2, 1, 1], [2, 2, 1, 2],
+                        [0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 0, 0]]], np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', RuntimeWarning)  # 0 / 0 stays silent
+        got = BoundaryFScore.counts_to_scores(counts)
+        batched = BoundaryFScore.counts_to_scores(np.stack([counts, counts[::-1]]))
+    assert sorted(got) == ['fscore', 'precision', 'recall']
+    hand = [[f_by_hand(*c) for c in per_t] for per_t in counts.tolist()]
+    for i, name in enumerate(('precision', 'recall', 'fscore')):
+        want = np.stack([as_floats(None if h is None else h[i] for h in per_t)
+                         for per_t in hand])
+        np.testing.assert_allclose(got[name], want, rtol=1e-15, atol=0)
+        np.testing.assert_allclose(batched[name], np.stack([want, want[::-1]]),
+                                   rtol=1e-15, atol=0)
+    # P = R = 1/2 gives F = 1/2 (not 0 because P + R is not above 1)
+    assert got['fscore'][0, 2] == 0.5 and got['fscore'][0, 0] == 2 / 3
+
+
+def test_image_average_per_tolerance_and_class_by_hand():
+    # 3 images, 2 tolerances, 3 classes; class 2 has no boundary anywhere
+    images = [
+        [[[2, 2, 2, 2], [1, 2, 1, 2], [0, 0, 0, 0]], [[2, 2, 2, 2], [2, 2, 2, 2], [0, 0, 0, 0]]],
+        [[[0, 1, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0]], [[1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0]]],
+        [[[0, 0, 0, 0], [1, 1, 0, 3], [0, 0, 0, 0]], [[0, 0, 0, 0], [1, 1, 3, 3], [0, 0, 0, 0]]],
+    ]
+    results = [torch.tensor(c) for c in images]
+    per_image = [[[f_by_hand(*c) for c in per_t] for per_t in img] for img in images]
+    want_image = np.full((2, 3), np.nan)
+    for t in range(2):
+        for c in range(3):
+            fs = [img[t][c][2] for img in per_image if img[t][c] is not None]
+            if fs:
+                want_image[t, c] = float(sum(fs) / len(fs))
+    np.testing.assert_array_equal(want_image[:, :2], [[0.5, 0.25], [1, 1]])  # by eye
+    summed = np.array(images).sum(0)
+    want_dataset = np.array([as_floats(None if h is None else h[2]
+                                       for h in (f_by_hand(*c) for c in per_t))
+                             for per_t in summed.tolist()])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', RuntimeWarning)
+        for average, want in (('image', want_image), ('dataset', want_dataset)):
+            got = new_metric(average=average, tolerances=(1, 2)).class_scores(results)
+            assert got.shape == (2, 3)
+            np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+
+
+def table_rows(text):
+    """{first column: other columns} of the one per-class table in the log."""
+    tables = [m for level, m in text if level == logging.INFO and '|' in m]
+    assert len(tables) == 1 and tables[0].startswith('\n+')
+    return {cells[1].strip(): [c.strip() for c in cells[2:-1]]
+            for cells in (line.split('|') for line in tables[0].splitlines())
+            if len(cells) > 2}
+
+
+def test_per_class_table_and_messages_go_to_the_log():
+    # one image, tolerances 1 and 2.5 px: F = 2/3, 1/2 and absent, then 1, 1
+    counts = torch.tensor([[[1, 1, 1, 2], [1, 2, 1, 2], [0, 0, 0, 0]],
+                           [[1, 1, 1, 1], [2, 2, 2, 2], [0, 0, 0, 0]]])
+    for scaled, average in ((False, 'dataset'), (True, 'image')):
+        metric = new_metric(tolerances=(1, 2.5), scale_tolerances=scaled, average=average)
+        metric.results = [counts]
+        text, out = log_records(metric)
+        assert out == {'mBF@1px': round((2 / 3 + 1 / 2) / 2 * 100, 2), 'mBF@2.5px': 100.0}
+        assert table_rows(text) == {'Class': ['BF@1px', 'BF@2.5px'],
+                                    'zero': ['66.67', '100.0'], 'one': ['50.0', '100.0'],
+                                    'two': ['nan', 'nan']}
+        messages = [m for level, m in text if level == logging.INFO and '|' not in m]
+        want = [f'per class boundary F-score (%, averaged per {average}):']
+        if scaled:
+            want.insert(0, 'boundary F-score tolerances are scaled with the image '
+                           'diagonal (given at 1024x2048)')
+        assert messages == want
+        assert not [m for level, m in text if level >= logging.WARNING]
+
+
+def test_no_boundary_anywhere_warns_once_and_no_numpy_warning():
+    metric = new_metric(tolerances=(1, 3))
+    metric.results = [torch.zeros(2, 3, 4, dtype=torch.long)]
+    text, out = log_records(metric)  # numpy's RuntimeWarnings raise there
+    assert list(out) == ['mBF@1px', 'mBF@3px'] and all(map(math.isnan, out.values()))
+    assert [t for t in text if t[0] >= logging.WARNING] == [(
+        logging.WARNING, 'BoundaryFScore: no class has a boundary in the ground truth or '
+        'the prediction of any image; every mBF is NaN')]
+
+
 def test_unknown_average_is_rejected():
     with pytest.raises(ValueError, match="average must be 'dataset'"):
         BoundaryFScore(average='class')
+
+
+def test_messages_name_the_metric_and_the_fix():
+    with pytest.raises(ValueError, match=r"^BoundaryFScore\.average must be 'dataset' "
+                       r"\(counts summed over the dataset\) or 'image' \(mean of per-image "
+                       r"F, as the official Gated-SCNN evaluation\), got 'class'$"):
+        BoundaryFScore(average='class')
+    with pytest.raises(ValueError, match=r'^BoundaryFScore\.tolerances is empty; give '
+                       r'distances in pixels, e\.g\. tolerances=\(3, 5, 9, 12\)$'):
+        BoundaryFScore(tolerances=())
+    with pytest.raises(ValueError, match=r'^prediction \(4, 5\) and ground truth \(4, 4\) '
+                       r'differ in size$'):
+        new_metric().process({}, [sample(np.zeros((4, 5), np.int64),
+                                         np.zeros((4, 4), np.int64))])
+
+
+def test_base_metric_arguments_are_passed_on(tmp_path):
+    metric = BoundaryFScore(collect_device='gpu', prefix='val')
+    assert (metric.collect_device, metric.prefix) == ('gpu', 'val')
+    assert BoundaryFScore(collect_dir=str(tmp_path)).collect_dir == str(tmp_path)
 
 
 def test_batch_at_once_or_in_pieces_gives_the_same_result():
