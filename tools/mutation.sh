@@ -29,6 +29,8 @@ gcl|$M/shape_stream/gated_spatial_conv.py|$T/test_gated_spatial_conv.py $F
 image_gradient|$M/shape_stream/image_gradient.py|$T/test_image_gradient.py $F
 boundary_targets|$M/shape_stream/boundary_targets.py|$T/test_boundary_targets.py $F
 shape_stream|$M/shape_stream/shape_stream.py|$T/test_shape_stream.py $F
+norm_conv|$M/shape_stream/norm_conv.py|$T/test_norm_conv.py
+recomputing_block|$M/shape_stream/recomputing_block.py|$T/test_recomputing_block.py
 fusions|$M/shape_stream/*fusion.py|$T/test_boundary_fusion.py $T/test_aspp_boundary_fusion.py $T/test_classifier_boundary_fusion.py $F
 bce_loss|$M/losses/boundary_bce_loss.py|$T/test_boundary_bce_loss.py $LOSS_TESTS
 attention_loss|$M/losses/boundary_attention_loss.py|$T/test_boundary_attention_loss.py $LOSS_TESTS
