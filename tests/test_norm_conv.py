@@ -38,8 +38,8 @@ def test_equals_batch_norm_then_conv(affine, bias, momentum, channels_last):
     if channels_last:
         z = z.contiguous(memory_format=torch.channels_last)
     weights = torch.randn(3, 4, 7, 9, generator=g, dtype=D)
-    for step in range(2):  # twice: the batch count (momentum None) and running stats
-        zs = [z.clone().requires_grad_(True) for _ in range(2)]
+    for step in range(3):  # another batch each step: the batch count (momentum None)
+        zs = [(z + step * z.square()).requires_grad_(True) for _ in range(2)]
         out = norm_conv1x1(norm, conv, zs[0])
         ref = ref_conv(ref_norm(zs[1]))
         torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
@@ -54,7 +54,7 @@ def test_equals_batch_norm_then_conv(affine, bias, momentum, channels_last):
         for name in ('running_mean', 'running_var', 'num_batches_tracked'):
             torch.testing.assert_close(getattr(norm, name), getattr(ref_norm, name),
                                        rtol=1e-12, atol=1e-14)
-    assert int(norm.num_batches_tracked) == 2
+    assert int(norm.num_batches_tracked) == 3
 
 
 def test_gradcheck():
@@ -66,6 +66,8 @@ def test_gradcheck():
         return _NormConv1x1.apply(z, gamma, beta, weight, bias, 1e-5)[0]
 
     assert torch.autograd.gradcheck(f, args)
+    _, mean, var = _NormConv1x1.apply(*args, 1e-5)  # statistics carry no gradient
+    assert not mean.requires_grad and not var.requires_grad
 
 
 def test_when_it_folds():
@@ -80,6 +82,7 @@ def test_when_it_folds():
     with torch.autocast('cpu', torch.bfloat16):
         assert not folds_in_training(norm, conv, z)
     assert not folds_in_training(norm, conv, z[:1, :, :1, :1])  # one value per channel
+    assert folds_in_training(norm, conv, z[:1, :, :1, :2])
 
 
 def test_gcl_keeps_no_normalised_copy_of_its_input(monkeypatch):

@@ -51,8 +51,8 @@ def test_equals_basic_block_and_keeps_two_maps_fewer(momentum, channels_last):
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     w = torch.randn(2, 6, 9, 11, generator=g, dtype=D)
-    for _ in range(2):
-        xs = [x.clone().requires_grad_(True) for _ in range(2)]
+    for step in range(3):  # another batch each step: the running statistics move
+        xs = [(x + step * x.square()).requires_grad_(True) for _ in range(2)]
         out, kept = saved_maps(lambda: ours(xs[0]), (9, 11))
         ref, ref_kept = saved_maps(lambda: plain(xs[1]), (9, 11))
         torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
@@ -99,3 +99,45 @@ def test_state_dict_is_basic_blocks():
     ours, plain = blocks()
     assert list(ours.state_dict()) == list(plain.state_dict())
     copy.deepcopy(plain).load_state_dict(ours.state_dict(), strict=True)
+
+
+def test_conv_batch_norm_with_stride_padding_dilation_and_partial_grads():
+    """_ConvBatchNorm with every convolution argument different from 1 and
+    gradients asked for some inputs only, against F.conv2d + F.batch_norm."""
+    import torch.nn.functional as F
+    g = torch.Generator().manual_seed(4)
+    x0 = torch.randn(2, 3, 11, 13, generator=g, dtype=D)
+    w0 = torch.randn(4, 3, 3, 3, generator=g, dtype=D)
+    gamma0, beta0 = torch.randn(4, generator=g, dtype=D), torch.randn(4, generator=g, dtype=D)
+    conv = dict(stride=(2, 1), padding=(2, 1), dilation=(2, 1))
+    for needs in [(True, True, True, True), (True, False, False, True),
+                  (True, True, False, True), (False, True, True, False)]:
+        a = [t.clone().requires_grad_(n) for t, n in zip((x0, w0, gamma0, beta0), needs)]
+        b = [t.clone().requires_grad_(n) for t, n in zip((x0, w0, gamma0, beta0), needs)]
+        rm, rv = torch.zeros(4, dtype=D), torch.ones(4, dtype=D)
+        rm2, rv2 = rm.clone(), rv.clone()
+        out = _ConvBatchNorm.apply(*a, rm, rv, 0.2, 1e-5, conv['stride'], conv['padding'],
+                                   conv['dilation'])
+        ref = F.batch_norm(F.conv2d(b[0], b[1], None, **conv), rm2, rv2, b[2], b[3],
+                           True, 0.2, 1e-5)
+        torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close((rm, rv), (rm2, rv2), rtol=1e-12, atol=1e-14)
+        wanted = [i for i, n in enumerate(needs) if n]
+        got = torch.autograd.grad(out.square().sum(), [a[i] for i in wanted])
+        exp = torch.autograd.grad(ref.square().sum(), [b[i] for i in wanted])
+        for i, p, q in zip(wanted, got, exp):
+            torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12, msg=f'input {i}')
+
+
+@pytest.mark.parametrize('momentum', [0.1, None])
+def test_norms_without_running_statistics(momentum):
+    ours, _ = blocks()
+    plain = BasicBlock(6, 6, norm_cfg=dict(type='BN', track_running_stats=False)).to(D)
+    ours = RecomputingBasicBlock(6, 6, norm_cfg=dict(type='BN', track_running_stats=False)
+                                 ).to(D)
+    ours.load_state_dict(plain.state_dict())
+    for m in (ours.norm1, ours.norm2):
+        m.momentum = momentum
+    x = torch.randn(2, 6, 7, 5, dtype=D)
+    assert ours._recomputes(x)
+    torch.testing.assert_close(ours(x), plain(x), rtol=1e-12, atol=1e-12)

@@ -76,7 +76,7 @@ class RecomputingBasicBlock(BasicBlock):
     training forward keeps only its input, the first ReLU's output and its
     own output for the backward pass (:func:`conv_batch_norm`), where that
     is exact: plain ``nn.BatchNorm2d`` in training mode, bias-free
-    convolutions, no downsample, plugins or checkpointing, float32/float64
+    convolutions, no downsample or checkpointing, float32/float64
     outside autocast. Otherwise, and at inference, ``BasicBlock.forward``."""
 
     #: mmgscnn.deploy.fuse_conv_act fuses it like a BasicBlock at inference
@@ -84,7 +84,7 @@ class RecomputingBasicBlock(BasicBlock):
 
     def _recomputes(self, x: Tensor) -> bool:
         return (self.training and torch.is_grad_enabled() and self.downsample is None
-                and not self.with_cp and not getattr(self, 'with_plugins', False)
+                and not self.with_cp  # (mmseg's BasicBlock takes no plugins)
                 and _plain(self.conv1, self.norm1) and _plain(self.conv2, self.norm2)
                 and x.dtype in (torch.float32, torch.float64)
                 and not torch.is_autocast_enabled(x.device.type))
