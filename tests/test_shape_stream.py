@@ -164,3 +164,57 @@ def test_fewer_backbone_levels_get_one_consistent_proposal():
         'shape_stream.in_channels=[8, 16, 32, 64, 128], in_index=0, gate_indices=(2, 3, 4)')
     assert consistent_levels([64], 0, (1, 2, 3), (8, 8, 8, 4)).endswith(
         'gate_indices=(0,), channels=(8, 8)')
+
+
+@pytest.mark.parametrize('stem_norm', ['bn', 'none'])
+@pytest.mark.parametrize('stride', [1, 2])
+@pytest.mark.parametrize('grad', [False, True])
+def test_stream_with_stem_affine_and_padding_equals_the_frozen_reference(stem_norm, stride,
+                                                                         grad):
+    """The stream fed the normalised image with ``pixel_affine`` and a
+    padding mask equals the frozen pre-rewrite stream
+    (``reference_stream.shape_stream``, fed the pixels), float64: logits,
+    fused map and (with grad) the gradients of the stream's parameters;
+    with a stem with BN or with none (conv bias + ReLU, the fused form at
+    inference), stride 1 and 2 (area-pooled image and mask)."""
+    import reference_stream
+    torch.manual_seed(stride)
+    stream = ShapeStream(TINY_CHANNELS, channels=(8, 8, 4, 4), stride=stride,
+                         stem_channels=8).double()
+    if stem_norm == 'none':
+        from mmcv.cnn import ConvModule
+        stream.stem = ConvModule(4, 8, 3, padding=1, norm_cfg=None).double()
+    stream.init_weights()
+    with torch.no_grad():
+        for m in stream.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+        stream.fuse.weight.copy_(torch.tensor([1.5, -2.0]).view(1, 2, 1, 1))
+        stream.classifier.weight.normal_(0, 1.0)
+    stream.eval()
+    g = torch.Generator().manual_seed(5)
+    feats = [f.double() for f in feats_for(32, 48, seed=1)]
+    pixels = torch.rand(2, 3, 32, 48, generator=g, dtype=torch.float64) * 255
+    pixels[..., 8:20, 10:30] = 250.0
+    std = torch.tensor([58.4, 57.1, 57.4], dtype=torch.float64)
+    mean = torch.tensor([123.7, 116.3, 103.5], dtype=torch.float64)
+    image = (pixels - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    valid = torch.ones(2, 1, 32, 48, dtype=torch.bool)
+    valid[0, ..., 40:] = False
+    valid[1, ..., 28:, :] = False
+    results = []
+    for ref in (False, True):
+        stream.zero_grad()
+        with torch.set_grad_enabled(grad):
+            if ref:
+                out = reference_stream.shape_stream(stream, feats, pixels, valid,
+                                                    cuda_path=False)
+            else:
+                out = stream(feats, image, valid, pixel_affine=(std, mean))
+        if grad:
+            (out[0].square().mean() + out[1].mean()).backward()
+        results.append(list(out) + [p.grad for p in stream.parameters() if grad])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+    assert results[0][1].std() > 1e-3
