@@ -1,6 +1,7 @@
 """mmgscnn.models.shape_stream.shape_stream: layouts, stem, padding, equivalences."""
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from mmseg.registry import MODELS
@@ -218,3 +219,45 @@ def test_stream_with_stem_affine_and_padding_equals_the_frozen_reference(stem_no
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
     assert results[0][1].std() > 1e-3
+
+
+def test_layer_configs_and_defaults_reach_every_module():
+    """conv_cfg, norm_cfg and act_cfg reach the stem, the blocks, the
+    reductions, the gate convolutions and the GCLs; the one-channel layers
+    have no bias; the defaults are those documented."""
+    from mmcv.cnn.bricks import Conv2dAdaptivePadding
+    stream = ShapeStream(TINY_CHANNELS, channels=(8, 6, 4, 4),
+                         conv_cfg=dict(type='Conv2dAdaptivePadding'),
+                         norm_cfg=dict(type='GN', num_groups=1),
+                         act_cfg=dict(type='LeakyReLU'),
+                         image_gradient=dict(method='canny'), align_corners=True,
+                         with_cp=True, channels_last=False)
+    assert (stream.with_cp, stream.channels_last, stream.align_corners) == (True, False, True)
+    assert stream.image_gradient.method == 'canny'
+    assert type(stream.input_conv.conv) is Conv2dAdaptivePadding
+    assert not stream.input_conv.with_norm and not stream.input_conv.with_activation
+    assert type(stream.stem.conv) is Conv2dAdaptivePadding
+    assert isinstance(stream.stem.norm, nn.GroupNorm)
+    assert isinstance(stream.stem.activate, nn.LeakyReLU)
+    for block, reduce, gate_conv, gcl in zip(stream.blocks, stream.reduces, stream.gate_convs,
+                                            stream.gates):
+        assert type(block.conv1) is Conv2dAdaptivePadding
+        assert isinstance(block.norm1, nn.GroupNorm)
+        assert type(reduce.conv) is Conv2dAdaptivePadding
+        assert not reduce.with_norm and not reduce.with_activation
+        assert type(gate_conv.conv) is Conv2dAdaptivePadding
+        assert gate_conv.conv.kernel_size == (1, 1) and gate_conv.conv.bias is None
+        assert not gate_conv.with_norm and not gate_conv.with_activation
+        assert type(gcl.conv) is Conv2dAdaptivePadding
+        assert isinstance(gcl.attention[0], nn.GroupNorm)
+        assert isinstance(gcl.attention[1].activate, nn.LeakyReLU)
+        assert gcl.conv.kernel_size == (1, 1)
+    assert stream.classifier.bias is None and stream.fuse.bias is None
+    default = ShapeStream(TINY_CHANNELS)
+    assert (default.first_block_low_res, default.with_cp, default.channels_last,
+            default.align_corners) == (True, False, True, False)
+    assert default.stem.conv.out_channels == 8 and default.image_gradient.method == 'sobel'
+    assert type(default.stem.conv) is nn.Conv2d and isinstance(default.stem.norm,
+                                                              nn.BatchNorm2d)
+    assert isinstance(default.stem.activate, nn.ReLU)
+    assert ShapeStream(TINY_CHANNELS, gcl_kernel_size=3).gates[1].conv.kernel_size == (3, 3)
