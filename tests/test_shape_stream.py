@@ -261,3 +261,89 @@ def test_layer_configs_and_defaults_reach_every_module():
                                                               nn.BatchNorm2d)
     assert isinstance(default.stem.activate, nn.ReLU)
     assert ShapeStream(TINY_CHANNELS, gcl_kernel_size=3).gates[1].conv.kernel_size == (3, 3)
+
+
+def test_stem_of_any_conv_type_reads_pixels_over_255_and_the_gradient():
+    """The general stem path (a conv type other than nn.Conv2d) equals the
+    plain one on the same weights (whose fast path the float64 reference
+    tests pin): stem(cat(pixels / 255, gradient)), in training and eval."""
+    from mmcv.cnn.bricks import Conv2dAdaptivePadding
+    plain = build().double()
+    other = build(conv_cfg=dict(type='Conv2dAdaptivePadding')).double()
+    other.load_state_dict(plain.state_dict())
+    assert type(other.stem.conv) is Conv2dAdaptivePadding
+    g = torch.Generator().manual_seed(3)
+    image = torch.rand(2, 3, 16, 24, generator=g, dtype=torch.float64) * 255
+    for training in (True, False):
+        plain.train(training), other.train(training)
+        buf = plain._image_buffer(image, (16, 24))
+        a, b = plain._stem(buf, torch.float64), other._stem(buf, torch.float64)
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+
+
+def test_stem_runs_one_fused_conv_relu_only_at_inference_with_its_norm_folded(monkeypatch):
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from mmgscnn.deploy.fuse_bn import fuse_bn
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if 'conv2d_relu' in str(func):
+                Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    def stem_calls(stream, grad=False):
+        Count.calls = 0
+        buf = stream._image_buffer(torch.rand(1, 3, 16, 24) * 255, (16, 24))
+        with torch.set_grad_enabled(grad), Count():
+            out = stream._stem(buf, torch.float32)
+        return Count.calls, out
+
+    plain = build()
+    calls, expected = stem_calls(plain)
+    assert calls == 0  # its BN is not folded
+    folded = fuse_bn(build(), conv_act=False)
+    calls, out = stem_calls(folded)
+    assert calls == 1
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert stem_calls(folded, grad=True)[0] == 0
+    leaky = fuse_bn(build(act_cfg=dict(type='LeakyReLU')), conv_act=False)
+    assert stem_calls(leaky)[0] == 0
+    monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
+    assert stem_calls(folded)[0] == 0
+
+
+def test_no_gradient_reaches_the_image_without_a_stem():
+    stream = build(stem_channels=0).train()
+    image = (torch.rand(2, 3, 32, 48) * 255).requires_grad_(True)
+    logits, fused = stream(feats_for(32, 48), image)
+    (logits.sum() + fused.sum()).backward()
+    assert image.grad is None
+
+
+def test_config_errors_name_the_key_and_the_fix():
+    with pytest.raises(ValueError, match=r'shape_stream\.in_index: level 7 does not exist.*'
+                                         r'in_index=0, gate_indices=\(1, 2, 3\)'):
+        ShapeStream(TINY_CHANNELS, in_index=7)
+    with pytest.raises(ValueError, match=r'shape_stream\.gate_indices must name at least one '
+                                         r'level'):
+        ShapeStream(TINY_CHANNELS, gate_indices=())
+    with pytest.raises(ValueError, match=r'needs len\(gate_indices\) \+ 1 = 4 widths, got '
+                                         r'\[8, 8\]'):
+        ShapeStream(TINY_CHANNELS, channels=(8, 8))
+    with pytest.raises(ValueError, match=r'shape_stream\.stride must be an integer >= 1, got '
+                                         r'1\.5'):
+        ShapeStream(TINY_CHANNELS, stride=1.5)
+    with pytest.raises(ValueError, match=r'shape_stream\.stem_channels must be an integer '
+                                         r'>= 0 \(0: no stem\), got -1'):
+        ShapeStream(TINY_CHANNELS, stem_channels=-1)
+    stream = ShapeStream(TINY_CHANNELS)
+    with pytest.raises(ValueError, match=r'give 3 levels with channels \[8, 16, 32\]: set '
+                                         r'shape_stream\.in_channels=\[8, 16, 32\], in_index=0, '
+                                         r'gate_indices=\(1, 2\)'):
+        stream.check_inputs([torch.zeros(1, c, 4, 4) for c in TINY_CHANNELS[:3]])
+    with pytest.raises(ValueError, match=r'does not match the channels the backbone \(and '
+                                         r'neck\) give: \[8, 16, 32, 65\]; set '
+                                         r'shape_stream\.in_channels=\[8, 16, 32, 65\]'):
+        stream.check_inputs([torch.zeros(1, c, 4, 4) for c in [8, 16, 32, 65]])
