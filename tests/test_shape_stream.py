@@ -301,9 +301,18 @@ def test_stem_runs_one_fused_conv_relu_only_at_inference_with_its_norm_folded(mo
         return Count.calls, out
 
     plain = build()
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():  # statistics that fold into a non-zero bias
+        for t in (plain.stem.bn.bias, plain.stem.bn.running_mean):
+            t.copy_(torch.randn(t.shape, generator=g))
+        plain.stem.bn.running_var.copy_(torch.rand(8, generator=g) + 0.5)
+    state = plain.state_dict()
     calls, expected = stem_calls(plain)
     assert calls == 0  # its BN is not folded
-    folded = fuse_bn(build(), conv_act=False)
+    folded = build()
+    folded.load_state_dict(state)
+    folded = fuse_bn(folded, conv_act=False)
+    assert folded.stem.conv.bias.abs().max() > 0.1
     calls, out = stem_calls(folded)
     assert calls == 1
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
@@ -326,8 +335,8 @@ def test_config_errors_name_the_key_and_the_fix():
     with pytest.raises(ValueError, match=r'shape_stream\.in_index: level 7 does not exist.*'
                                          r'in_index=0, gate_indices=\(1, 2, 3\)'):
         ShapeStream(TINY_CHANNELS, in_index=7)
-    with pytest.raises(ValueError, match=r'shape_stream\.gate_indices must name at least one '
-                                         r'level'):
+    with pytest.raises(ValueError, match=r'^shape_stream\.gate_indices must name at least one '
+                                         r'level$'):
         ShapeStream(TINY_CHANNELS, gate_indices=())
     with pytest.raises(ValueError, match=r'needs len\(gate_indices\) \+ 1 = 4 widths, got '
                                          r'\[8, 8\]'):
@@ -347,3 +356,38 @@ def test_config_errors_name_the_key_and_the_fix():
                                          r'neck\) give: \[8, 16, 32, 65\]; set '
                                          r'shape_stream\.in_channels=\[8, 16, 32, 65\]'):
         stream.check_inputs([torch.zeros(1, c, 4, 4) for c in [8, 16, 32, 65]])
+
+
+def test_image_inputs_take_the_normalised_image_with_its_affine():
+    stream = build()
+    pixels = torch.rand(2, 3, 16, 24) * 255
+    std, mean = torch.tensor([58.4, 57.1, 57.4]), torch.tensor([123.7, 116.3, 103.5])
+    normalised = (pixels - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    for a, b in zip(stream.image_inputs(normalised, (16, 24), None, (std, mean)),
+                    stream.image_inputs(pixels, (16, 24))):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_stride2_padding_mask_is_area_averaged():
+    """At stride 2 a stream pixel is valid only if all four image pixels it
+    averages are (an area resize of the mask, then >= 1)."""
+    stream = build(stride=2, stem_channels=0)
+    image = torch.full((1, 3, 16, 24), 200.0)
+    valid = torch.ones(1, 1, 16, 24, dtype=torch.bool)
+    valid[..., 13:] = False  # column 13 is padding: stream column 6 is partly padding
+    image[..., 12:] = 20.0   # an edge between stream columns 5 and 6
+    _, grad = stream.image_inputs(image, (8, 12), valid)
+    assert grad[0, 0, :, 5].abs().max() == 0   # within one pixel of invalid column 6
+    _, unmasked = stream.image_inputs(image, (8, 12), None)
+    assert unmasked[0, 0, :, 5].min() > 0.1
+
+
+def test_stream_without_activations_and_with_corner_aligned_enlargement():
+    stream = build(act_cfg=None, align_corners=True).train()
+    assert not stream.stem.with_activation
+    logits, fused = stream(feats_for(32, 48), torch.rand(2, 3, 32, 48) * 255)
+    assert logits.shape == fused.shape == (2, 1, 32, 48)
+    x = torch.randn(1, 4, 5, 7)
+    torch.testing.assert_close(stream._enlarge(x, (9, 13)),
+                               F.interpolate(x, size=(9, 13), mode='bilinear',
+                                             align_corners=True))
