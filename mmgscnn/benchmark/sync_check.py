@@ -43,7 +43,7 @@ def run_own_code(model, data, check=contextlib.nullcontext):
     feats = EncoderDecoder.extract_feat(model, inputs)
     if hasattr(head, 'shape_stream'):
         with check():
-            x = FeaturesWithImage(feats, model._pixel_image(inputs))
+            x = FeaturesWithImage(feats, inputs, pixel_affine=model._pixel_affine())
             seg_logits, boundary_logits = head.forward_with_boundary(x)
         with mock.patch.object(head.decoder, 'loss_by_feat', lambda *a, **k: {}), check():
             return head.loss_by_feat(seg_logits, boundary_logits, samples)

@@ -11,24 +11,18 @@ those are left as they are. A folded norm becomes ``nn.Identity``.
 """
 import torch
 import torch.nn as nn
-from mmcv.cnn import ConvModule
 from mmcv.cnn.utils import fuse_conv_bn
 from mmengine.hooks import Hook
 from torch.nn.modules.batchnorm import _BatchNorm
 
-
-def _folds_exactly(conv: nn.Module) -> bool:
-    """Whether a norm on ``conv``'s input folds into it exactly (1x1, stride 1,
-    no padding, one group)."""
-    return (type(conv) is nn.Conv2d and conv.kernel_size == (1, 1)
-            and conv.stride == (1, 1) and conv.padding == (0, 0) and conv.groups == 1)
+from mmgscnn.models.shape_stream.norm_conv import conv_after_norm, norm_folds_into
 
 
 @torch.no_grad()
 def fold_norm_into_next_conv(norm: _BatchNorm, conv: nn.Conv2d) -> None:
     """Fold eval-mode ``norm`` (C channels) into the 1x1 ``conv`` (C inputs)
     that follows it, in place: ``conv(norm(z)) == conv'(z)``."""
-    if not _folds_exactly(conv):
+    if not norm_folds_into(conv):
         raise ValueError(f'a norm folds exactly only into a 1x1 conv (stride 1, no padding, '
                          f'one group), got {conv}')
     if not norm.track_running_stats or norm.running_mean is None:
@@ -55,12 +49,10 @@ def fuse_gcl_input_norm(gcl: nn.Module) -> bool:
     attention = getattr(gcl, 'attention', None)
     if not isinstance(attention, nn.Sequential) or len(attention) < 2:
         return False
-    norm, nxt = attention[0], attention[1]
-    if not (isinstance(norm, _BatchNorm) and isinstance(nxt, ConvModule)
-            and nxt.order[0] == 'conv' and not nxt.with_explicit_padding
-            and _folds_exactly(nxt.conv)):
+    norm, conv = attention[0], conv_after_norm(attention[1])
+    if not isinstance(norm, _BatchNorm) or conv is None:
         return False
-    fold_norm_into_next_conv(norm, nxt.conv)
+    fold_norm_into_next_conv(norm, conv)
     attention[0] = nn.Identity()
     return True
 

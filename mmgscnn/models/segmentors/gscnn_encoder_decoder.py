@@ -29,10 +29,10 @@ class FeaturesWithImage(list):
     - ``image_valid``: (N, 1, H, W) bool, False on padding added by the
       data preprocessor (or None when nothing is padded)."""
 
-    def __init__(self, feats, image: Tensor, image_valid: Optional[Tensor] = None,
+    def __init__(self, feats, inputs: Tensor, image_valid: Optional[Tensor] = None,
                  pixel_affine: Optional[tuple] = None):
         super().__init__(feats)
-        self.inputs = image
+        self.inputs = inputs
         self.pixel_affine = pixel_affine
         self.image_valid = image_valid
 
@@ -149,10 +149,6 @@ class GSCNNEncoderDecoder(EncoderDecoder):
         if getattr(dp, '_enable_normalize', False):
             return dp.std, dp.mean
         return None
-
-    def _pixel_image(self, inputs: Tensor) -> Tensor:
-        """Undo ``(x - mean) / std`` of the data preprocessor, if it applied one."""
-        return FeaturesWithImage([], inputs, pixel_affine=self._pixel_affine()).image
 
     def extract_feat(self, inputs: Tensor, batch_img_metas: Optional[List[dict]] = None):
         valid = None

@@ -9,7 +9,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmseg.registry import MODELS
-from .norm_conv import folds_in_training, norm_conv1x1
+from .norm_conv import conv_after_norm, folds_in_training, norm_conv1x1
 
 
 class _Gating(torch.autograd.Function):
@@ -135,11 +135,10 @@ class GatedSpatialConv(BaseModule):
         1x1 conv after it (:func:`norm_conv1x1`: no normalised copy of ``z``
         is made or kept) where that is exact."""
         norm, first = self.attention[0], self.attention[1]
-        if not (isinstance(first, ConvModule) and first.order[0] == 'conv'
-                and not first.with_explicit_padding and not first.with_norm
-                and folds_in_training(norm, first.conv, z)):
+        conv = conv_after_norm(first)
+        if conv is None or not folds_in_training(norm, conv, z):
             return self.attention(z)
-        h = norm_conv1x1(norm, first.conv, z)
+        h = norm_conv1x1(norm, conv, z)
         if first.with_activation:
             h = first.activate(h)
         return self.attention[2:](h)

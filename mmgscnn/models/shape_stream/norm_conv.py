@@ -16,6 +16,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn import ConvModule
 from torch import Tensor
 
 
@@ -58,15 +59,34 @@ class _NormConv1x1(torch.autograd.Function):
         return g_z, g_gamma, g_t, g_weight, g_bias, None
 
 
+def norm_folds_into(conv: nn.Module) -> bool:
+    """Whether a per-channel affine map (a norm) on ``conv``'s input folds
+    into its weights exactly: a plain 1x1 ``nn.Conv2d``, stride 1, no
+    padding, one group (with padding or a larger kernel the border pixels
+    would differ)."""
+    return (type(conv) is nn.Conv2d and conv.kernel_size == (1, 1)
+            and conv.stride == (1, 1) and conv.padding == (0, 0) and conv.groups == 1)
+
+
+def conv_after_norm(module: nn.Module) -> Optional[nn.Conv2d]:
+    """The convolution of ``module`` when it is an mmcv ``ConvModule`` that
+    starts with it (no explicit padding layer, no norm of its own) and a norm
+    before it folds into it (:func:`norm_folds_into`); else None. The GCL's
+    attention is ``(norm, ConvModule, ...)``."""
+    if (isinstance(module, ConvModule) and module.order[0] == 'conv'
+            and not module.with_explicit_padding and not module.with_norm
+            and norm_folds_into(module.conv)):
+        return module.conv
+    return None
+
+
 def folds_in_training(norm: nn.Module, conv: nn.Module, z: Tensor) -> bool:
     """Whether :func:`norm_conv1x1` computes ``conv(norm(z))`` here: a plain
     ``nn.BatchNorm2d`` in training mode (not SyncBN, whose statistics span
-    the processes), a plain bias-free-or-not 1x1 conv (stride 1, no padding,
-    one group), float32/float64 ``z`` outside autocast, more than one value
-    per channel; otherwise the modules run as they are."""
-    return (type(norm) is nn.BatchNorm2d and norm.training and type(conv) is nn.Conv2d
-            and conv.kernel_size == (1, 1) and conv.stride == (1, 1)
-            and conv.padding == (0, 0) and conv.dilation == (1, 1) and conv.groups == 1
+    the processes), a 1x1 conv it folds into (:func:`norm_folds_into`),
+    float32/float64 ``z`` outside autocast, more than one value per channel;
+    otherwise the modules run as they are."""
+    return (type(norm) is nn.BatchNorm2d and norm.training and norm_folds_into(conv)
             and z.dtype in (torch.float32, torch.float64)
             and not torch.is_autocast_enabled(z.device.type)
             and z.numel() // z.shape[1] > 1)

@@ -98,7 +98,8 @@ class ShapeStream(BaseModule):
     preprocessor's std and mean), and optionally ``image_valid`` (N, 1, H,
     W) bool, False on padding -> ``(logits, fused)``, each (N, 1,
     ceil(H/stride), ceil(W/stride)); ``logits`` are boundary logits,
-    ``fused`` is in [0, 1]. No gradient flows to ``image``.
+    ``fused`` is in [0, 1]. The gradient map carries no gradient; with a
+    stem, ``image`` gets one through the stem's pixel input.
     """
 
     def __init__(self, in_channels: Sequence[int], in_index: int = 0,
