@@ -12,8 +12,8 @@ from mmseg.structures import SegDataSample
 from mmgscnn.models import GSCNNEncoderDecoder, padding_mask
 from mmgscnn.models.segmentors import FeaturesWithImage
 
-from helpers import (TINY_CLASSES, draw_scene, make_batch, tiny_backbone, tiny_model,
-                     trained_tiny)
+from helpers import (TINY_CLASSES, draw_scene, make_batch, tiny_backbone, tiny_decoder,
+                     tiny_model, trained_tiny)
 
 
 def batch(model, sizes, training=True, binary=False, seed=0):
@@ -165,6 +165,88 @@ def test_slide_inference_sizes_and_values_of_its_windows(head):
                                    boundary[0, 0][inside].sigmoid(), rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(preds[0].seg_logits.data[:, rows, cols],
                                    seg[0][(slice(None), ) + inside], rtol=1e-5, atol=1e-5)
+
+
+def _hand_slide(model, inputs, valid, windows, crop=32):
+    """Reference for slide inference: every window's logits from the decode
+    head on the backbone's features, pasted into sums and divided by a
+    per-pixel vote count, written out here (not mmseg's loop)."""
+    n, _, h, w = inputs.shape
+    dp = model.data_preprocessor
+    seg = torch.zeros(n, model.out_channels, h, w)
+    boundary = torch.zeros(n, 1, h, w)
+    votes = torch.zeros(h, w)
+    for y, x in windows:
+        window = (Ellipsis, slice(y, y + crop), slice(x, x + crop))
+        image = inputs[window]
+        feats = FeaturesWithImage(list(model.backbone(image)), image,
+                                  None if valid is None else valid[window], (dp.std, dp.mean))
+        s, b = model.decode_head.predict_with_boundary(
+            feats, [dict(img_shape=(crop, crop))] * n, None)
+        seg[window] += s
+        boundary[window] += b
+        votes[window] += 1
+    assert votes.min() >= 1
+    return seg / votes, boundary / votes
+
+
+@pytest.mark.parametrize('head,size,rows,cols', [
+    # 57 - 32 = 24 + 1 and 81 - 32 = 2 * 24 + 1: one window more for the one
+    # pixel row and column left (they lie in the last windows only)
+    ('sepaspp', (57, 81), (0, 24, 25), (0, 24, 48, 49)),
+    ('uper', (57, 81), (0, 24, 25), (0, 24, 48, 49)),
+    # 56 - 32 = 24 and 80 - 32 = 2 * 24: the windows end exactly at the edge
+    ('sepaspp', (56, 80), (0, 24), (0, 24, 48)),
+])
+def test_slide_inference_equals_a_hand_average_of_its_windows_with_padding(head, size, rows,
+                                                                          cols):
+    cfg = tiny_model(head)
+    cfg.test_cfg = ConfigDict(mode='slide', crop_size=(32, 32), stride=(24, 24))
+    torch.manual_seed(0)
+    model = build(cfg).eval()
+    h, w = size
+    inputs = make_batch(model, h, w, n=3, training=False)['inputs']
+    windows = [(y, x) for y in rows for x in cols]   # overlapping by 1 to 31 pixels
+    # the second image's last 9 columns and 5 rows are padding
+    metas = [dict(ori_shape=size, img_shape=size, pad_shape=size,
+                  padding_size=[0, 0, 0, 0]) for _ in range(3)]
+    metas[1].update(ori_shape=(h - 5, w - 9), padding_size=[0, 9, 0, 5])
+    valid = torch.ones(3, 1, h, w, dtype=torch.bool)
+    valid[1, :, h - 5:] = False
+    valid[1, :, :, w - 9:] = False
+    with torch.no_grad():
+        seg, boundary = model.slide_inference_with_boundary(inputs, metas)
+        ref_seg, ref_boundary = _hand_slide(model, inputs, valid, windows)
+        _, unmasked = _hand_slide(model, inputs, None, windows)
+        # mmseg's own sliding window, for the segmentation of unpadded images
+        mmseg_seg = super(GSCNNEncoderDecoder, model).slide_inference(
+            inputs[[0, 2]], [metas[0], metas[2]])
+    assert seg.shape == (3, len(TINY_CLASSES), h, w) and boundary.shape == (3, 1, h, w)
+    torch.testing.assert_close(seg, ref_seg, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(boundary, ref_boundary, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(seg[[0, 2]], mmseg_seg, rtol=1e-5, atol=1e-5)
+    # the padding mask reaches the stream: without it the padded image's
+    # boundary differs (the untrained stream's logits are about 1e-3), the
+    # others' do not
+    assert (boundary[1] - unmasked[1]).abs().max() > 1e-4
+    torch.testing.assert_close(boundary[[0, 2]], unmasked[[0, 2]], rtol=1e-5, atol=1e-5)
+
+
+def test_loss_adds_the_auxiliary_heads_losses():
+    cfg = tiny_model('sepaspp')
+    cfg.auxiliary_head = tiny_decoder(
+        'fcn', in_index=2, in_channels=32, dropout_ratio=0.0,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4))
+    model = build(cfg).train()
+    data = make_batch(model, 40, 56)
+    losses = model(data['inputs'], data['data_samples'], mode='loss')
+    # the auxiliary head on the backbone's own features (batch statistics,
+    # no dropout: the same features again), with its own loss
+    feats = model.backbone(data['inputs'])
+    aux = model.auxiliary_head.loss(feats, data['data_samples'], model.train_cfg)
+    assert {'aux.loss_ce', 'aux.acc_seg', 'decode.loss_ce', 'decode.loss_boundary'} <= set(losses)
+    torch.testing.assert_close(losses['aux.loss_ce'], aux['loss_ce'])
+    torch.testing.assert_close(losses['aux.acc_seg'], aux['acc_seg'])
 
 
 def test_predict_without_boundary_and_plain_model_equivalence():
