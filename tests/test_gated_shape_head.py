@@ -1,6 +1,8 @@
 """mmgscnn.models.decode_heads.gated_shape_head: GatedShapeHead on several
 mmseg decode heads and backbones, its losses (training, weights, switches,
 targets, log keys), build errors and loading a baseline checkpoint."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -124,7 +126,9 @@ def test_plain_encoder_decoder_with_gated_head_says_what_to_use():
                            **cfg.pop('shape_head'))
     model = build(cfg)
     data = make_batch(model, 32, 32)
-    with pytest.raises(RuntimeError, match='GSCNNEncoderDecoder'):
+    with pytest.raises(RuntimeError, match=re.escape(
+            "GatedShapeHead needs the input image: use model type 'GSCNNEncoderDecoder' "
+            "(model=dict(type='GSCNNEncoderDecoder', ...)) instead of 'EncoderDecoder'")):
         model(data['inputs'], data['data_samples'], mode='loss')
 
 
@@ -296,3 +300,148 @@ def test_labels_are_stacked_once_and_the_decoder_loss_is_unchanged(monkeypatch):
     torch.testing.assert_close(losses['loss_ce'], expected)
     head.decoder._stack_batch_gt(data['data_samples'])
     assert calls == [2, 2]
+
+
+def test_predict_enlarges_a_stride2_boundary_map_like_the_segmentation_align_corners():
+    """Stride-2 stream, decoder with ``align_corners=True``: both outputs of
+    ``predict_with_boundary`` are the raw logits enlarged to the input size
+    by ``F.interpolate`` with the decoder's ``align_corners``; ``predict``
+    gives the segmentation alone."""
+    torch.manual_seed(0)
+    model = build(tiny_model('fcn', align_corners=True, shape_stream=dict(stride=2))).eval()
+    data = make_batch(model, 40, 56, training=False)
+    head = model.decode_head
+    feats = model.extract_feat(data['inputs'])
+    metas = [ds.metainfo for ds in data['data_samples']]
+    with torch.no_grad():
+        seg_raw, boundary_raw = head.forward_with_boundary(feats)
+        seg, boundary = head.predict_with_boundary(feats, metas, model.test_cfg)
+        seg_only = head.predict(feats, metas, model.test_cfg)
+    assert boundary_raw.shape == (2, 1, 20, 28)
+    interpolate = torch.nn.functional.interpolate
+    torch.testing.assert_close(boundary, interpolate(boundary_raw, size=(40, 56),
+                                                     mode='bilinear', align_corners=True))
+    torch.testing.assert_close(seg, interpolate(seg_raw, size=(40, 56), mode='bilinear',
+                                                align_corners=True))
+    torch.testing.assert_close(seg_only, seg)
+    assert boundary.dtype == seg.dtype == torch.float32
+
+
+class _Levels(list):
+    """A feature list with only the ``inputs`` attribute (no padding mask,
+    no affine): what a custom segmentor may hand the head."""
+
+
+def test_forward_takes_the_padding_mask_and_the_pixel_affine_from_the_features():
+    from mmgscnn.models.segmentors import FeaturesWithImage
+    torch.manual_seed(0)
+    model = build(tiny_model('fcn')).eval()
+    inputs = make_batch(model, 32, 48, training=False)['inputs']
+    head, dp = model.decode_head, model.data_preprocessor
+    feats = list(model.backbone(inputs))
+    pixels = _Levels(feats)
+    pixels.inputs = inputs * dp.std + dp.mean           # the pixels themselves
+    valid = torch.ones(2, 1, 32, 48, dtype=torch.bool)
+    valid[0, :, :, 40:] = False
+    with torch.no_grad():
+        from_pixels = head.forward_with_boundary(pixels)[1]
+        affine = head.forward_with_boundary(
+            FeaturesWithImage(feats, inputs, None, (dp.std, dp.mean)))[1]
+        masked = head.forward_with_boundary(
+            FeaturesWithImage(feats, inputs, valid, (dp.std, dp.mean)))[1]
+        as_pixels = head.forward_with_boundary(FeaturesWithImage(feats, inputs))[1]
+    # the affine undoes the normalisation: the same map as from the pixels
+    torch.testing.assert_close(affine, from_pixels, rtol=1e-4, atol=1e-6)
+    # without it the normalised values would be read as pixels
+    assert (as_pixels - from_pixels).abs().max() > 1e-4
+    # the padding mask reaches the stream (the first image only is padded)
+    assert (masked[0] - from_pixels[0]).abs().max() > 1e-4
+    torch.testing.assert_close(masked[1], from_pixels[1], rtol=1e-4, atol=1e-6)
+
+
+def test_profiler_sees_the_heads_named_ranges():
+    model = build(tiny_model('fcn')).train()
+    data = make_batch(model, 32, 48)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        model(**data, mode='loss')
+    names = {e.name for e in prof.events()}
+    assert {'mmgscnn.shape_stream', 'mmgscnn.decoder', 'mmgscnn.loss_boundary',
+            'mmgscnn.loss_attention', 'mmgscnn.loss_dual_task'} <= names
+
+
+def test_cuda_graph_compile_mode_is_refused_at_a_cpu_forward():
+    from mmgscnn.utils.config_errors import ConfigError
+    model = build(tiny_model('fcn', head_kwargs=dict(compile=dict(mode='reduce-overhead'))))
+    data = make_batch(model, 32, 32)
+    with pytest.raises(ConfigError, match=r"^shape_head\.compile\.mode='reduce-overhead' "
+                       r"captures CUDA graphs, which need CUDA tensors, but the model runs "
+                       r"on cpu"):
+        model(**data, mode='loss')
+
+
+def test_boundary_targets_use_the_configured_radius():
+    model = MODELS.build(tiny_model('fcn', head_kwargs=dict(boundary_target=dict(radius=2))))
+    label = torch.zeros(1, 6, 8, dtype=torch.long)
+    label[..., 4:] = 1
+    target, valid = model.decode_head.boundary_targets(label, [SegDataSample()])
+    expected = torch.zeros(1, 1, 6, 8)
+    expected[..., 2:6] = 1          # two pixels on each side of the border
+    assert torch.equal(target.float(), expected) and valid.all()
+
+
+def test_load_state_dict_widens_only_a_narrower_bottleneck(monkeypatch):
+    """A narrower ASPP bottleneck (a baseline's) is widened with zeros and
+    logged; same shapes load as they are, silently; a wider one, a missing
+    or an unexpected key are torch's usual errors, not a crash in ours."""
+    from mmgscnn.models.decode_heads import gated_shape_head as module
+    logs = []
+    monkeypatch.setattr(module, 'print_log', lambda msg, **kw: logs.append((msg, kw)))
+    torch.manual_seed(0)
+    head = build(tiny_model('sepaspp')).decode_head
+    own = {k: v.clone() for k, v in head.state_dict().items()}
+    key = 'decoder.bottleneck.conv.weight'
+    out, cin, kh, kw = own[key].shape
+    head.load_state_dict(own)
+    assert logs == []
+
+    narrow = dict(own)
+    narrow[key] = torch.randn(out, cin - 8, kh, kw)
+    head.load_state_dict(narrow)
+    loaded = head.state_dict()[key]
+    assert torch.equal(loaded[:, :cin - 8], narrow[key]) and loaded[:, cin - 8:].eq(0).all()
+    assert logs == [(f'GatedShapeHead: {key} widened from {cin - 8} to {cin} input channels '
+                     '(boundary branch zeroed)', dict(logger='current'))]
+
+    wide = dict(own)
+    wide[key] = torch.zeros(out, cin + 3, kh, kw)
+    with pytest.raises(RuntimeError, match=f'size mismatch for {key}'):
+        head.load_state_dict(wide, strict=False)
+
+    part = dict(own)
+    missing = 'shape_stream.fuse.weight'
+    assert missing in part
+    del part[missing]
+    part['decoder.bogus'] = torch.zeros(1, 1, 1, 1)
+    result = head.load_state_dict(part, strict=False)
+    assert result.missing_keys == [missing] and result.unexpected_keys == ['decoder.bogus']
+
+
+def test_load_state_dict_of_a_plain_head_names_the_new_modules(monkeypatch):
+    from mmgscnn.models.decode_heads import gated_shape_head as module
+    logs = []
+    monkeypatch.setattr(module, 'print_log', lambda msg, **kw: logs.append(msg))
+    torch.manual_seed(0)
+    head = build(tiny_model('fcn')).decode_head
+    plain = build(tiny_model('fcn', gscnn=False)).decode_head.state_dict()
+    result = head.load_state_dict(plain, strict=False)
+    # every key of ours outside the decoder is new: module names at depth 2
+    ours = sorted({'.'.join(k.split('.')[:2]) for k in head.state_dict()
+                   if not k.startswith('decoder.')})
+    assert len(ours) > 3 and result.unexpected_keys == []
+    # (batch norms accept a checkpoint without their batch count)
+    assert sorted(result.missing_keys) == sorted(
+        k for k in head.state_dict()
+        if not k.startswith('decoder.') and not k.endswith('num_batches_tracked'))
+    assert logs == [f'GatedShapeHead: loading a plain decode head checkpoint ({len(plain)} '
+                    f'tensors moved under decoder.); new modules, initialised instead of '
+                    f'loaded: {", ".join(ours)}']
