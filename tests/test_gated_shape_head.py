@@ -203,7 +203,10 @@ def test_boundary_targets_from_gt_edge_map():
     model = MODELS.build(tiny_model('fcn', head_kwargs=dict(
         boundary_target=dict(source='gt_edge_map'))))
     data = _batch(model)
-    with pytest.raises(KeyError, match="add dict\\(type='GenerateEdge'\\)"):
+    with pytest.raises(KeyError, match=re.escape(
+            "GatedShapeHead.boundary_target.source='gt_edge_map' but the data samples have "
+            "no gt_edge_map: add dict(type='GenerateEdge') to the train pipeline before "
+            "PackSegInputs, or use source='labels'")):
         model(**data, mode='loss')
     for s in data['data_samples']:
         edge = torch.zeros_like(s.gt_sem_seg.data)
@@ -445,3 +448,85 @@ def test_load_state_dict_of_a_plain_head_names_the_new_modules(monkeypatch):
     assert logs == [f'GatedShapeHead: loading a plain decode head checkpoint ({len(plain)} '
                     f'tensors moved under decoder.); new modules, initialised instead of '
                     f'loaded: {", ".join(ours)}']
+
+
+def test_losses_enlarge_logits_with_the_decoders_align_corners():
+    """Decoder with ``align_corners=True``, stride-2 stream: the decoder's
+    cross-entropy and our losses read the logits enlarged to the label size
+    by ``F.interpolate`` with ``align_corners=True``."""
+    from mmgscnn.models.shape_stream import boundary_target
+    interpolate = torch.nn.functional.interpolate
+    torch.manual_seed(0)
+    model = build(tiny_model('fcn', align_corners=True, shape_stream=dict(stride=2)))
+    data = _batch(model, 32, 48)
+    head = model.decode_head
+    seg_logits, boundary_logits = head.forward_with_boundary(
+        model.extract_feat(data['inputs']))
+    assert boundary_logits.shape[-2:] == (16, 24) and seg_logits.shape[-2:] != (32, 48)
+    torch.manual_seed(1)
+    losses = head.loss_by_feat(seg_logits, boundary_logits, data['data_samples'])
+    label = torch.stack([s.gt_sem_seg.data[0] for s in data['data_samples']])
+    seg = interpolate(seg_logits, size=(32, 48), mode='bilinear', align_corners=True)
+    boundary = interpolate(boundary_logits, size=(32, 48), mode='bilinear',
+                           align_corners=True)
+    target, valid = boundary_target(label, 255, 1)
+    expected = dict(
+        loss_ce=head.decoder.loss_decode(seg, label, ignore_index=255),
+        loss_boundary=head.loss_boundary(boundary, target, valid),
+        loss_attention=head.loss_attention(seg, label, ignore_index=255,
+                                           boundary_logits=boundary))
+    torch.manual_seed(1)
+    expected['loss_dual_task'] = head.loss_dual_task(seg, label, ignore_index=255)
+    for key, value in expected.items():
+        torch.testing.assert_close(losses[key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def _edge_samples(model):
+    data = _batch(model)
+    for s in data['data_samples']:
+        edge = torch.zeros_like(s.gt_sem_seg.data)
+        edge[..., 10:12] = 1
+        s.gt_edge_map = PixelData(data=edge)
+    return data
+
+
+def test_boundary_loss_reads_the_edge_maps_and_needs_them_only_when_on():
+    from mmgscnn.models.shape_stream import boundary_target
+    torch.manual_seed(0)
+    model = build(tiny_model('fcn', head_kwargs=dict(
+        boundary_target=dict(source='gt_edge_map'))))
+    data = _edge_samples(model)
+    head = model.decode_head
+    seg_logits, boundary_logits = head.forward_with_boundary(
+        model.extract_feat(data['inputs']))
+    losses = head.loss_by_feat(seg_logits, boundary_logits, data['data_samples'])
+    label = torch.stack([s.gt_sem_seg.data[0] for s in data['data_samples']])
+    edges = torch.stack([s.gt_edge_map.data for s in data['data_samples']])
+    target, valid = boundary_target(label, 255, 1, edge_map=edges)
+    from_labels, _ = boundary_target(label, 255, 1)
+    assert not torch.equal(target, from_labels)
+    torch.testing.assert_close(losses['loss_boundary'],
+                               head.loss_boundary(boundary_logits, target, valid))
+    # without the boundary loss no edge map is needed
+    model = build(tiny_model('fcn', head_kwargs=dict(
+        boundary_target=dict(source='gt_edge_map'), loss_boundary=None)))
+    losses = model(**_batch(model), mode='loss')
+    assert 'decode.loss_boundary' not in losses and 'decode.loss_attention' in losses
+
+
+@pytest.mark.parametrize('compile,expected', [
+    (None, None), (dict(stream=False, losses=False), None),
+    (dict(stream=False, mode='max-autotune-no-cudagraphs'),
+     dict(stream=False, losses=True, mode='max-autotune-no-cudagraphs', dynamic=None))])
+def test_losses_are_compiled_with_the_heads_settings(monkeypatch, compile, expected):
+    from mmgscnn.models.decode_heads import gated_shape_head as module
+    calls = []
+
+    def record(fn, settings):
+        calls.append(settings)
+        return fn
+
+    monkeypatch.setattr(module, 'compiled_function', record)
+    model = build(tiny_model('fcn', head_kwargs=dict(compile=compile)))
+    model(**_batch(model), mode='loss')
+    assert calls == [expected]
