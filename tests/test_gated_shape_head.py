@@ -530,3 +530,85 @@ def test_losses_are_compiled_with_the_heads_settings(monkeypatch, compile, expec
     model = build(tiny_model('fcn', head_kwargs=dict(compile=compile)))
     model(**_batch(model), mode='loss')
     assert calls == [expected]
+
+
+class _OtherBoundaryLoss(torch.nn.Module):
+    """A boundary loss that is not ours (same values as BoundaryBCELoss): it
+    gets a float target and no ``target_masked``."""
+
+    def __init__(self):
+        super().__init__()
+        from mmgscnn.models.losses import BoundaryBCELoss
+        self.inner = BoundaryBCELoss(loss_weight=20.0)
+        self.loss_name = 'loss_boundary'
+
+    def forward(self, logits, target, valid):
+        assert target.dtype == torch.float32
+        return self.inner(logits, target, valid)
+
+
+@pytest.mark.parametrize('radius', [1, 2])
+def test_our_boundary_loss_takes_the_bool_masked_target_two_passes_shorter(radius):
+    """With our BoundaryBCELoss the head makes a bool target, masked by
+    ``valid`` (no float conversion, no product): two full-resolution passes
+    fewer than another loss with a float target, the same value, and the
+    configured radius."""
+    from mmgscnn.benchmark.traffic import count_traffic
+    from mmgscnn.models.losses import BoundaryBCELoss
+    from mmgscnn.models.shape_stream import boundary_target
+    torch.manual_seed(0)
+    model = build(tiny_model('fcn', head_kwargs=dict(
+        boundary_target=dict(radius=radius), loss_attention=None, loss_dual_task=None)))
+    head = model.decode_head
+    label = torch.zeros(2, 32, 48, dtype=torch.long)
+    label[:, 8:20, 10:30] = 1
+    label[:, :2] = 255
+    g = torch.Generator().manual_seed(0)
+    seg = torch.randn(2, head.num_classes, 32, 48, generator=g)
+    boundary = torch.randn(2, 1, 32, 48, generator=g)
+    target, valid = boundary_target(label, 255, radius)
+    expected = BoundaryBCELoss(loss_weight=20.0)(boundary, target, valid)
+    counts, values = {}, {}
+    for name, loss in [('ours', head.loss_boundary), ('other', _OtherBoundaryLoss())]:
+        head.loss_boundary = loss
+        b = boundary.clone().requires_grad_(True)
+
+        def step():
+            values[name] = head.shape_losses(seg, b, label)['loss_boundary']
+            values[name].backward()
+        counts[name] = count_traffic(step, (32, 48), training=True)['passes_full_res']
+        torch.testing.assert_close(values[name], expected, rtol=1e-6, atol=1e-7)
+    assert counts['other'] - counts['ours'] == 2
+
+
+def test_attention_and_dual_task_losses_share_one_float32_copy_of_half_logits():
+    from torch.utils._python_dispatch import TorchDispatchMode
+    torch.manual_seed(0)
+    model = build(tiny_model('fcn', head_kwargs=dict(loss_boundary=None)))
+    head = model.decode_head
+    label = torch.zeros(2, 32, 48, dtype=torch.long)
+    label[:, 8:20, 10:30] = 1
+    g = torch.Generator().manual_seed(0)
+    seg = torch.randn(2, head.num_classes, 32, 48, generator=g).bfloat16()
+    boundary = torch.randn(2, 1, 32, 48, generator=g).bfloat16()
+    upcasts = []
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if (isinstance(out, torch.Tensor) and out.dtype == torch.float32
+                    and out.shape == seg.shape and func.overloadpacket.__name__ == '_to_copy'):
+                upcasts.append(func)
+            return out
+
+    results = {}
+    for half in (True, False):
+        x = seg if half else seg.float()
+        upcasts.clear()
+        torch.manual_seed(0)
+        with Count(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=half):
+            results[half] = head.shape_losses(x, boundary if half else boundary.float(), label)
+        assert len(upcasts) == (1 if half else 0)
+    for key in ('loss_attention', 'loss_dual_task'):
+        torch.testing.assert_close(results[True][key].float(), results[False][key],
+                                   rtol=1e-5, atol=1e-6)
