@@ -13,6 +13,7 @@ from mmengine.structures import PixelData
 
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from mmgscnn.utils.config_errors import UnknownKeyError
 
 from helpers import (TINY_CLASSES, draw_scene, make_batch, tiny_model, tiny_runner_config,
                      write_camvid_layout)
@@ -612,3 +613,65 @@ def test_attention_and_dual_task_losses_share_one_float32_copy_of_half_logits():
     for key in ('loss_attention', 'loss_dual_task'):
         torch.testing.assert_close(results[True][key].float(), results[False][key],
                                    rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('key,value,error,message', [
+    ('loss_boundary', 'BoundaryBCELoss', ValueError,
+     "GatedShapeHead.loss_boundary must be a loss config dict with a 'type' (or None to "
+     "disable it), got 'BoundaryBCELoss'"),
+    ('loss_attention', dict(threshold=0.5), ValueError,
+     "GatedShapeHead.loss_attention must be a loss config dict with a 'type' (or None to "
+     "disable it), got {'threshold': 0.5}"),
+    ('loss_dual_task', dict(type='DualTaskLoss', los_weight=1.0), UnknownKeyError,
+     "shape_head.loss_dual_task: unknown key 'los_weight' (DualTaskLoss does not take "
+     "it); did you mean 'loss_weight'?"),
+    ('fusion', 'ClassifierBoundaryFusion', ValueError,
+     "GatedShapeHead.fusion must be a config dict, e.g. dict(channels=64) (the decoder's "
+     "default fusion) or dict(type='ClassifierBoundaryFusion', channels=64), got "
+     "'ClassifierBoundaryFusion'"),
+    ('fusion', dict(type='NoSuchFusion'), KeyError,
+     "GatedShapeHead.fusion.type='NoSuchFusion' is not registered; use "
+     "'ASPPBoundaryFusion' or 'ClassifierBoundaryFusion' (or register your own fusion "
+     "module)"),
+    ('fusion', dict(chanels=8), UnknownKeyError,
+     "shape_head.fusion: unknown key 'chanels' (ClassifierBoundaryFusion does not take "
+     "it); did you mean 'channels'?"),
+    ('boundary_target', dict(source='edges'), ValueError,
+     "GatedShapeHead.boundary_target.source must be 'labels' or 'gt_edge_map', got "
+     "'edges'"),
+    ('boundary_target', dict(radious=2), UnknownKeyError,
+     "shape_head.boundary_target: unknown key 'radious' (not a key of this section); "
+     "did you mean 'radius'?"),
+])
+def test_config_errors_name_the_key_and_the_fix(key, value, error, message):
+    cfg = tiny_model('fcn', head_kwargs={key: value})
+    with pytest.raises(error, match=re.escape(message)):
+        MODELS.build(cfg)
+
+
+def test_shape_stream_and_decoder_config_errors():
+    cfg = tiny_model('fcn')
+    del cfg.shape_head.shape_stream['in_channels']
+    with pytest.raises(ValueError, match=re.escape(
+            'GatedShapeHead.shape_stream.in_channels is required: the channels of every '
+            'feature level the backbone gives, e.g. [256, 512, 1024, 2048] for a '
+            'ResNet-50/101')):
+        MODELS.build(cfg)
+    cfg = tiny_model('fcn', shape_stream=dict(chanels=(8, 8, 8, 4)))
+    with pytest.raises(UnknownKeyError, match=re.escape(
+            "shape_head.shape_stream: unknown key 'chanels' (ShapeStream does not take "
+            "it); did you mean 'channels'?")):
+        MODELS.build(cfg)
+    cfg = tiny_model('fcn', shape_stream=dict(image_gradient=dict(mod='sobel')))
+    with pytest.raises(UnknownKeyError, match=re.escape(
+            "shape_head.shape_stream.image_gradient: unknown key 'mod'")):
+        MODELS.build(cfg)
+    cfg = dict(type='GatedShapeHead', decoder='FCNHead', **tiny_model('fcn').shape_head)
+    with pytest.raises(ValueError, match=re.escape(
+            "GatedShapeHead.decoder must be the config dict of an mmseg decode head, with a "
+            "'type', got 'FCNHead'")):
+        MODELS.build(cfg)
+    cfg['decoder'] = dict(type='GatedShapeHead')
+    with pytest.raises(ValueError, match='^GatedShapeHead.decoder cannot be another '
+                       'GatedShapeHead$'):
+        MODELS.build(cfg)
