@@ -675,3 +675,38 @@ def test_shape_stream_and_decoder_config_errors():
     with pytest.raises(ValueError, match='^GatedShapeHead.decoder cannot be another '
                        'GatedShapeHead$'):
         MODELS.build(cfg)
+
+
+def test_head_settings_reach_their_parts(monkeypatch):
+    """The head's ``init_cfg``, the decoder's ``align_corners`` as the
+    stream's default, the default boundary target (labels, radius 1), the
+    stream's compile region, and a custom stream type's own keys."""
+    from mmgscnn.models.decode_heads import gated_shape_head as module
+    from mmgscnn.models.shape_stream import ShapeStream
+    model = build(tiny_model('fcn', align_corners=True, head_kwargs=dict(
+        init_cfg=dict(type='Constant', val=0.25, layer='Conv2d'))))
+    head = model.decode_head
+    assert head.shape_stream.fuse.weight.eq(0.25).all()
+    assert head.shape_stream.align_corners is True
+    assert head.boundary_target == dict(source='labels', radius=1)
+    compiled = []
+    monkeypatch.setattr(module, 'compile_module', lambda m, s: compiled.append((m, s)))
+    head = build(tiny_model('fcn', head_kwargs=dict(compile=dict(losses=False)))).decode_head
+    assert compiled == [(head.shape_stream, dict(stream=True, losses=False, mode='default',
+                                                 dynamic=None))]
+
+    @MODELS.register_module(force=True)
+    class WiderShapeStream(ShapeStream):
+        def __init__(self, *args, widen=1, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.widen = widen
+
+    head = build(tiny_model('fcn', shape_stream=dict(type='WiderShapeStream',
+                                                      widen=2))).decode_head
+    assert type(head.shape_stream) is WiderShapeStream and head.shape_stream.widen == 2
+    MODELS._module_dict.pop('WiderShapeStream')
+    with pytest.raises(ValueError, match=re.escape(
+            "GatedShapeHead.decoder must be the config dict of an mmseg decode head, with a "
+            "'type', got {'channels': 4}")):
+        MODELS.build(dict(type='GatedShapeHead', decoder=dict(channels=4),
+                          **tiny_model('fcn').shape_head))
