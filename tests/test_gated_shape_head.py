@@ -689,6 +689,9 @@ def test_head_settings_reach_their_parts(monkeypatch):
     assert head.shape_stream.fuse.weight.eq(0.25).all()
     assert head.shape_stream.align_corners is True
     assert head.boundary_target == dict(source='labels', radius=1)
+    head = build(tiny_model('fcn', head_kwargs=dict(
+        boundary_target=dict(source='labels')))).decode_head
+    assert head.boundary_target == dict(source='labels', radius=1)
     compiled = []
     monkeypatch.setattr(module, 'compile_module', lambda m, s: compiled.append((m, s)))
     head = build(tiny_model('fcn', head_kwargs=dict(compile=dict(losses=False)))).decode_head
@@ -710,3 +713,26 @@ def test_head_settings_reach_their_parts(monkeypatch):
             "'type', got {'channels': 4}")):
         MODELS.build(dict(type='GatedShapeHead', decoder=dict(channels=4),
                           **tiny_model('fcn').shape_head))
+
+
+def test_losses_use_the_decoders_ignore_index():
+    """A decoder with ``ignore_index=250``: pixels labelled 250 are left out
+    of the attention and dual-task losses (255 would be read as a class)."""
+    torch.manual_seed(0)
+    model = build(tiny_model('fcn', ignore_index=250, head_kwargs=dict(loss_boundary=None)))
+    head = model.decode_head
+    label = torch.zeros(2, 32, 48, dtype=torch.long)
+    label[:, 8:20, 10:30] = 1
+    label[:, :4] = 250
+    g = torch.Generator().manual_seed(0)
+    seg = torch.randn(2, head.num_classes, 32, 48, generator=g)
+    boundary = torch.randn(2, 1, 32, 48, generator=g) + 2.0
+    torch.manual_seed(1)
+    losses = head.shape_losses(seg, boundary, label)
+    torch.manual_seed(1)
+    expected = dict(
+        loss_attention=head.loss_attention(seg, label, ignore_index=250,
+                                           boundary_logits=boundary),
+        loss_dual_task=head.loss_dual_task(seg, label, ignore_index=250))
+    for key, value in expected.items():
+        torch.testing.assert_close(losses[key], value, msg=key)
