@@ -704,10 +704,12 @@ def test_head_settings_reach_their_parts(monkeypatch):
             super().__init__(*args, **kwargs)
             self.widen = widen
 
-    head = build(tiny_model('fcn', shape_stream=dict(type='WiderShapeStream',
-                                                      widen=2))).decode_head
+    try:
+        head = build(tiny_model('fcn', shape_stream=dict(type='WiderShapeStream',
+                                                          widen=2))).decode_head
+    finally:
+        MODELS._module_dict.pop('WiderShapeStream')
     assert type(head.shape_stream) is WiderShapeStream and head.shape_stream.widen == 2
-    MODELS._module_dict.pop('WiderShapeStream')
     with pytest.raises(ValueError, match=re.escape(
             "GatedShapeHead.decoder must be the config dict of an mmseg decode head, with a "
             "'type', got {'channels': 4}")):
