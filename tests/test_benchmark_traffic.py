@@ -36,6 +36,34 @@ def test_element_wise_passes_and_their_bytes():
     assert out['pass_bytes'] == out['pass_bytes_full_res']
 
 
+def _doubled(x):
+    return x * 2
+
+
+def _normed(module, x):
+    return module(x)
+
+
+def test_passes_are_attributed_to_their_source_lines_and_backward_nodes():
+    x = torch.randn(1, 2, *FULL, requires_grad=True)
+    out = count_traffic(lambda: _doubled(x).relu().sum().backward(), FULL, training=True)
+    here = 'tests/test_benchmark_traffic.py'
+    doubled_line = _doubled.__code__.co_firstlineno + 1
+    step_line = test_passes_are_attributed_to_their_source_lines_and_backward_nodes \
+        .__code__.co_firstlineno + 2
+    sources = out['sources_full_res']
+    assert sources[f'mul @ {here}:{doubled_line} (_doubled)'] == 1
+    assert sources[f'relu @ {here}:{step_line} (<lambda>)'] == 1
+    assert sources['threshold_backward @ backward of ReluBackward0'] == 1
+    assert sources['mul @ backward of MulBackward0'] == 1
+    assert sum(sources.values()) == out['passes_full_res']
+    # a module's kernels are attributed to the line that called the module
+    norm = torch.nn.Sequential(torch.nn.BatchNorm2d(2))
+    out = count_traffic(lambda: _normed(norm, x.detach()), FULL, training=False)
+    assert list(out['sources_full_res']) == [
+        f'native_batch_norm @ {here}:{_normed.__code__.co_firstlineno + 1} (_normed)']
+
+
 def test_enlargements_count_at_full_resolution():
     x = torch.randn(1, 2, 4, 4)
     # NCHW and channels-last: one (depthwise, transposed) convolution writes

@@ -26,13 +26,20 @@ Counted, for tensors whose last two dims are the step's full resolution
   full-resolution tensors they read and write (their inputs and outputs
   cross memory too);
 - ``pass_bytes``: bytes of the distinct tensors every memory-bound operator
-  reads and writes, at any resolution (the step's memory-bound traffic).
+  reads and writes, at any resolution (the step's memory-bound traffic);
+- ``sources_full_res``: the full-resolution passes by kernel and source,
+  ``'<kernel> @ <file>:<line> (<function>)'`` for the innermost Python
+  frame outside torch that called it (forward), ``'<kernel> @ backward of
+  <autograd node>'`` in the backward pass; the counts add up to
+  ``passes_full_res``.
 
 The model's CUDA code paths (channels-last stream, enlargement by blends)
 are counted wherever the proxy runs, so a CPU count describes a CUDA step.
 """
 import contextlib
 import copy
+import os
+import sys
 
 from mmgscnn.deploy.fuse_bn import fuse_bn
 
@@ -84,6 +91,34 @@ def _is_depthwise(name, args):
     return args[i_groups] > 1 and args[i_weight].shape[1] == 1
 
 
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_SKIPPED = (os.sep + 'torch' + os.sep, os.path.dirname(os.path.abspath(__file__)) + os.sep,
+            os.sep + 'contextlib.py')
+
+
+def _short_path(path):
+    if 'site-packages' + os.sep in path:
+        return path.split('site-packages' + os.sep, 1)[1]
+    return os.path.relpath(path, _REPO) if path.startswith(_REPO + os.sep) else path
+
+
+def _source():
+    """Where the kernel being recorded comes from: the autograd node in the
+    backward pass, else the innermost Python frame outside torch and this
+    package (file:line and function)."""
+    import torch
+    node = torch._C._current_autograd_node()
+    if node is not None:
+        return f'backward of {node.name()}'
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if not any(part in path for part in _SKIPPED):
+            return f'{_short_path(path)}:{frame.f_lineno} ({frame.f_code.co_name})'
+        frame = frame.f_back
+    return 'unknown'
+
+
 class _TrafficCounter:
     """Collects the counts of one step at full resolution ``size`` (H, W)."""
 
@@ -95,6 +130,7 @@ class _TrafficCounter:
         self.conv_bytes = 0
         self.all_pass_bytes = 0
         self.ops = {}
+        self.sources = {}
         self._saved = {}
 
     def record_op(self, func, args, kwargs, out):
@@ -115,6 +151,8 @@ class _TrafficCounter:
         self.passes += 1
         self.pass_bytes += sum(_nbytes(t) for t in full.values())
         self.ops[name] = self.ops.get(name, 0) + 1
+        key = f'{name} @ {_source()}'
+        self.sources[key] = self.sources.get(key, 0) + 1
 
     def pack(self, t):
         self._saved.setdefault(_key(t), (_nbytes(t), _is_full_res(t, self.size)))
@@ -124,7 +162,9 @@ class _TrafficCounter:
         out = dict(passes_full_res=self.passes, pass_bytes_full_res=self.pass_bytes,
                    conv_ops_full_res=self.conv_ops, conv_bytes_full_res=self.conv_bytes,
                    pass_bytes=self.all_pass_bytes,
-                   ops_full_res=dict(sorted(self.ops.items(), key=lambda kv: -kv[1])))
+                   ops_full_res=dict(sorted(self.ops.items(), key=lambda kv: -kv[1])),
+                   sources_full_res=dict(sorted(self.sources.items(),
+                                                key=lambda kv: (-kv[1], kv[0]))))
         if training:
             out['saved_bytes'] = sum(n for n, _ in self._saved.values())
             out['saved_bytes_full_res'] = sum(n for n, full in self._saved.values() if full)
