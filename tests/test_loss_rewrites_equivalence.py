@@ -180,6 +180,26 @@ def test_boundary_targets_equal_the_replaced_ones(radius):
         assert torch.equal(new[0], old[0]) and torch.equal(new[1], old[1])
 
 
+@pytest.mark.parametrize('ignore_index', [255, 7, 0])
+def test_boundary_targets_with_extreme_labels_equal_the_replaced_ones(ignore_index):
+    """Labels 0 and 2**24 - 1 side by side (the largest difference float32
+    holds), the ignore index below, among and above the labels; float and
+    bool targets."""
+    from mmgscnn.models.shape_stream import boundary_target
+    g = torch.Generator().manual_seed(ignore_index)
+    values = torch.tensor([0, 2 ** 24 - 1, 7, 2 ** 23, 255, 1])
+    label = values[torch.randint(0, 6, (2, 4, 5), generator=g)]
+    label = label.repeat_interleave(4, 1).repeat_interleave(5, 2)[:, :15, :23].clone()
+    label[0, 2:5, 3:6] = ignore_index
+    for radius in (1, 2):
+        old = ref.boundary_target(label, ignore_index, radius)
+        assert old[0].sum() > 0 and not old[1].all()
+        for dtype in (torch.float32, torch.bool):
+            new = boundary_target(label, ignore_index, radius, dtype=dtype)
+            assert new[0].dtype == dtype
+            assert torch.equal(new[0], old[0].to(dtype)) and torch.equal(new[1], old[1])
+
+
 @pytest.mark.parametrize('with_valid', [True, False])
 def test_boundary_bce_equals_the_replaced_one(with_valid):
     from mmgscnn.models.losses import BoundaryBCELoss
@@ -458,3 +478,127 @@ def test_traffic_proxy_counts_the_dual_task_cuda_paths():
     with cuda_code_paths():
         assert dual_task._cuda_paths(x)
     assert not dual_task._cuda_paths(x)
+
+
+@pytest.mark.parametrize('autocast', [False, True])
+def test_decoder_cross_entropy_keeping_its_log_probs_is_unchanged(autocast):
+    """mmseg's CrossEntropyLoss (class weights, per-pixel weights, ignored
+    pixels) inside ``_shared_log_softmax``: bitwise the same value and
+    gradient as outside it, in float32 and on bfloat16 logits under
+    autocast; the kept log-probabilities are the float32 log-softmax of
+    those logits, and only the logits named are kept."""
+    from mmseg.models.losses import CrossEntropyLoss, cross_entropy_loss
+
+    from mmgscnn.models.decode_heads.gated_shape_head import _shared_log_softmax
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 4, 12, 14, generator=g) * 3
+    if autocast:
+        logits = logits.bfloat16()
+    label = random_labels(2, 4, 12, 14, True, seed=3)
+    pixel_weight = torch.rand(2, 12, 14, generator=g)
+    loss = CrossEntropyLoss(loss_weight=0.8, avg_non_ignore=True)
+    # (mmseg's class weights fail on ignored pixels: none there)
+    weighted = CrossEntropyLoss(class_weight=[1.0, 2.0, 0.5, 1.5])
+    results = []
+    for keep in (False, True):
+        x = logits.clone().requires_grad_(True)
+        other = logits.clone()
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast), \
+                _shared_log_softmax(x, keep) as keeping:
+            value = loss(x, label, weight=pixel_weight, ignore_index=255)
+            value = value + weighted(x, label.clamp(max=3), ignore_index=255)
+            loss(other, label, ignore_index=255)  # another tensor: not kept
+        grad, = torch.autograd.grad(value * 1.3, x)
+        results.append((value.detach(), grad, keeping))
+        assert cross_entropy_loss.F is torch.nn.functional
+    (v_plain, g_plain, none), (v_kept, g_kept, keeping) = results
+    assert none is None and v_plain.dtype == torch.float32
+    assert torch.equal(v_kept, v_plain) and torch.equal(g_kept, g_plain)
+    expected = torch.log_softmax(logits.float(), 1)
+    assert keeping.log_probs.dtype == torch.float32
+    torch.testing.assert_close(keeping.log_probs.detach(), expected, rtol=0, atol=0)
+
+
+def test_attention_loss_on_shared_log_probs_equals_its_own():
+    """``log_probs=log_softmax(logits)`` (float64, with grad): the same value
+    and the same gradient w.r.t. the logits as the loss's own log-softmax;
+    zero when no pixel is selected; wrong log_probs are refused."""
+    from mmgscnn.models.losses import BoundaryAttentionLoss
+    g = torch.Generator().manual_seed(5)
+    n, c, h, w = 2, 5, 19, 23
+    logits = torch.randn(n, c, h, w, generator=g, dtype=torch.float64) * 2
+    label = random_labels(n, c, h, w, True, seed=5)
+    loss = BoundaryAttentionLoss(loss_weight=0.7)
+    for boundary in (torch.randn(n, 1, h, w, generator=g, dtype=torch.float64) * 2,
+                     torch.full((n, 1, h, w), -5.0, dtype=torch.float64)):
+        (v_own, g_own), (v_shared, g_shared) = both(
+            lambda x: loss(x, label, boundary_logits=boundary),
+            lambda x: loss(x, label, boundary_logits=boundary,
+                           log_probs=torch.log_softmax(x, 1)), logits)
+        torch.testing.assert_close(v_shared, v_own, rtol=1e-14, atol=0)
+        torch.testing.assert_close(g_shared, g_own, rtol=1e-12, atol=1e-17)
+        assert (v_own > 0) == (boundary.max() > 0)
+    log_probs = torch.log_softmax(logits, 1)
+    for kwargs, match in [(dict(weight=torch.ones(n, h, w, dtype=torch.float64)), 'weight'),
+                          (dict(log_probs=log_probs.float()), 'log_probs'),
+                          (dict(log_probs=log_probs[:, :3]), 'log_probs')]:
+        kwargs.setdefault('log_probs', log_probs)
+        with pytest.raises(ValueError, match=match):
+            loss(logits, label, **kwargs)
+    with pytest.raises(ValueError, match='2 or more'):
+        loss(logits[:, :1], label, log_probs=log_probs[:, :1])
+
+
+def test_head_attention_loss_shares_the_decoders_log_softmax(monkeypatch):
+    """GatedShapeHead: the attention loss reads the decoder's cross-entropy's
+    log-probabilities. Float64 model: the same losses and parameter
+    gradients as with its own log-softmax, and one full-resolution
+    log-softmax and one log-softmax backward fewer."""
+    import contextlib
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from helpers import make_batch, tiny_model
+    from mmseg.registry import MODELS
+    from mmgscnn.models.decode_heads import gated_shape_head
+
+    model = MODELS.build(tiny_model('fcn'))
+    model.init_weights()
+    model.double().train()
+    data = make_batch(model, 32, 48)
+    data['inputs'] = data['inputs'].double()
+    with torch.no_grad():  # about half the pixels pass the attention threshold
+        boundary = model.decode_head.forward_with_boundary(model.extract_feat(
+            data['inputs']))[1]
+    model.decode_head.loss_attention.threshold = float(torch.sigmoid(boundary).median())
+    full = []
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if (func.overloadpacket.__name__ in ('_log_softmax', '_log_softmax_backward_data')
+                    and out.shape[-2:] == (32, 48)):
+                full.append(func.overloadpacket.__name__)
+            return out
+
+    results = []
+    for share in (True, False):
+        if not share:
+            monkeypatch.setattr(gated_shape_head, '_shared_log_softmax',
+                                lambda logits, enabled=True: contextlib.nullcontext())
+        model.zero_grad()
+        full.clear()
+        torch.manual_seed(0)
+        with Count():
+            losses = model(**data, mode='loss')
+            sum(v for k, v in losses.items() if 'loss' in k).backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((losses, grads, sorted(full)))
+    (shared, g_shared, n_shared), (own, g_own, n_own) = results
+    assert own['decode.loss_attention'] > 0
+    for key in own:
+        torch.testing.assert_close(shared[key], own[key], rtol=1e-13, atol=0, msg=key)
+    for a, b in zip(g_shared, g_own):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-15)
+    assert n_own == ['_log_softmax'] * 2 + ['_log_softmax_backward_data'] * 2
+    assert n_shared == ['_log_softmax', '_log_softmax_backward_data']

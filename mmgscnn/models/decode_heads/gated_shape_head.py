@@ -64,6 +64,65 @@ def _stacked_labels(decoder, batch_data_samples, stacked: Tensor):
             decoder._stack_batch_gt = own
 
 
+class _CrossEntropyKeepingLogProbs:
+    """``torch.nn.functional`` as mmseg's cross-entropy sees it while
+    :func:`_shared_log_softmax` is active: ``cross_entropy`` of ``logits``
+    with class-index targets runs as ``nll_loss(log_softmax(logits))`` (the
+    two operators aten's ``cross_entropy`` runs, with autocast's float32
+    cast of its input: same values and gradients) and keeps the first
+    log-probabilities in ``log_probs``. Anything else goes to
+    ``torch.nn.functional`` unchanged."""
+
+    def __init__(self, logits: Tensor, functional):
+        self._logits = logits
+        self._functional = functional
+        self.log_probs = None
+
+    def __getattr__(self, name):
+        return getattr(self._functional, name)
+
+    def cross_entropy(self, input, target, weight=None, size_average=None,
+                      ignore_index=-100, reduce=None, reduction='mean', label_smoothing=0.0):
+        F = self._functional
+        if (input is not self._logits or self.log_probs is not None
+                or size_average is not None or reduce is not None or label_smoothing
+                or target.is_floating_point() or input.dim() < 2):
+            return F.cross_entropy(input, target, weight, size_average, ignore_index, reduce,
+                                   reduction, label_smoothing)
+        device = input.device.type
+        autocast = torch.is_autocast_enabled(device)
+        with torch.autocast(device, enabled=False):
+            if autocast:  # cross_entropy is a float32 operator under autocast
+                input = upcast(input)
+                weight = None if weight is None else upcast(weight)
+            log_probs = F.log_softmax(input, 1)
+            self.log_probs = log_probs
+            return F.nll_loss(log_probs, target, weight, ignore_index=ignore_index,
+                              reduction=reduction)
+
+
+@contextlib.contextmanager
+def _shared_log_softmax(logits: Tensor, enabled: bool = True):
+    """While the decoder's ``loss_by_feat`` runs, mmseg's softmax
+    cross-entropy of ``logits`` keeps its log-probabilities (yields a
+    :class:`_CrossEntropyKeepingLogProbs`; its ``log_probs`` stays None when
+    no such cross-entropy ran), so that our attention loss reuses them:
+    one log-softmax and one log-softmax backward less at full resolution,
+    the two losses' gradients summed before it. Yields None when not
+    ``enabled``."""
+    if not enabled:
+        yield None
+        return
+    from mmseg.models.losses import cross_entropy_loss
+    original = cross_entropy_loss.F
+    keeping = _CrossEntropyKeepingLogProbs(logits, original)
+    cross_entropy_loss.F = keeping
+    try:
+        yield keeping
+    finally:
+        cross_entropy_loss.F = original
+
+
 def _build_optional(cfg, key):
     if cfg is None:
         return None
@@ -285,21 +344,27 @@ class GatedShapeHead(BaseModule):
         seg_label = stacked.squeeze(1)
         size = seg_label.shape[-2:]
         seg_logits = upsample_bilinear(seg_logits, size, self.align_corners)
+        share = isinstance(self.loss_attention, BoundaryAttentionLoss)
         with _no_identity_resize(), _stacked_labels(self.decoder, batch_data_samples,
-                                                    stacked):
+                                                    stacked), \
+                _shared_log_softmax(seg_logits, share) as keeping:
             losses = self.decoder.loss_by_feat(seg_logits, batch_data_samples)
+        log_probs = None if keeping is None else keeping.log_probs
         edge_map = None if self.loss_boundary is None else self.edge_map(batch_data_samples)
         shape_losses = compiled_function(GatedShapeHead.shape_losses,
                                          region_settings(self.compile_settings, 'losses'))
-        losses.update(shape_losses(self, seg_logits, boundary_logits, seg_label, edge_map))
+        losses.update(shape_losses(self, seg_logits, boundary_logits, seg_label, edge_map,
+                                   log_probs))
         return losses
 
     def shape_losses(self, seg_logits: Tensor, boundary_logits: Tensor, seg_label: Tensor,
-                     edge_map=None) -> dict:
+                     edge_map=None, log_probs=None) -> dict:
         """Our losses (boundary BCE with its targets, attention, dual-task):
         seg logits (N, K, H, W) at the label size, boundary logits (N, 1, h, w),
-        labels (N, H, W), ``gt_edge_map`` (N, 1, H, W) or None -> dict. The
-        region ``compile=dict(losses=True)`` compiles."""
+        labels (N, H, W), ``gt_edge_map`` (N, 1, H, W) or None, ``log_probs``:
+        the decoder's cross-entropy's log-softmax of ``seg_logits`` (with
+        grad) or None -> dict. The region ``compile=dict(losses=True)``
+        compiles."""
         losses = dict()
         boundary_logits = upsample_bilinear(boundary_logits, seg_label.shape[-2:],
                                             self.align_corners)
@@ -325,9 +390,13 @@ class GatedShapeHead(BaseModule):
 
         if self.loss_attention is not None:
             with record_function('mmgscnn.loss_attention'):
+                kwargs = shared(self.loss_attention)
+                if (log_probs is not None and log_probs.dtype == logits32.dtype
+                        and seg_logits.shape[1] > 1):
+                    kwargs = dict(log_probs=log_probs)
                 losses[self.loss_attention.loss_name] = self.loss_attention(
                     seg_logits, seg_label, ignore_index=self.ignore_index,
-                    boundary_logits=boundary_logits, **shared(self.loss_attention))
+                    boundary_logits=boundary_logits, **kwargs)
         if self.loss_dual_task is not None:
             with record_function('mmgscnn.loss_dual_task'):
                 losses[self.loss_dual_task.loss_name] = self.loss_dual_task(

@@ -47,6 +47,26 @@ class _SelectedCrossEntropy(torch.autograd.Function):
         return grad * grad_loss.to(grad.dtype), None, None, None, None
 
 
+def _check_log_probs(seg_logits: Tensor, seg_label: Tensor, weight: Tensor,
+                     upcast_logits: Tensor, log_probs: Tensor) -> None:
+    """Refuse a ``log_probs`` that cannot be ``log_softmax(seg_logits)`` in
+    the compute dtype at the label size, or that comes with per-pixel
+    weights or ``upcast_logits`` (one-line error)."""
+    if log_probs is None:
+        return
+    if weight is not None or upcast_logits is not None:
+        raise ValueError('BoundaryAttentionLoss takes log_probs without weight and '
+                         'upcast_logits; leave log_probs out to use them')
+    if (log_probs.shape != seg_logits.shape or seg_logits.shape[-2:] != seg_label.shape[-2:]
+            or log_probs.dtype != compute_dtype(seg_logits) or seg_logits.shape[1] < 2):
+        raise ValueError(
+            f'BoundaryAttentionLoss log_probs must be log_softmax(seg_logits) (2 or more '
+            f'classes) in '
+            f'{compute_dtype(seg_logits)} at the label size {tuple(seg_label.shape)}, got '
+            f'{tuple(log_probs.shape)} {log_probs.dtype} for seg_logits '
+            f'{tuple(seg_logits.shape)}; leave it out otherwise')
+
+
 @MODELS.register_module()
 class BoundaryAttentionLoss(nn.Module):
     """Cross-entropy of the segmentation on boundary pixels only.
@@ -77,9 +97,13 @@ class BoundaryAttentionLoss(nn.Module):
     Forward: seg_logits (N, C, H, W), seg_label (N, H, W); optional
     ``weight`` (N, H, W) per-pixel weights (mmseg's sampler),
     ``ignore_index``, ``boundary_logits`` (N, 1, h, w), resized to the
-    label size when needed, and ``upcast_logits``: the same logits already
+    label size when needed, ``upcast_logits``: the same logits already
     in float32 (shared with the dual-task loss under AMP; at the label
-    size) -> scalar.
+    size), and ``log_probs``: ``log_softmax(seg_logits)`` in float32 (at
+    least) at the label size, with grad, e.g. the decoder's cross-entropy's
+    (:class:`GatedShapeHead` passes it): the loss is then ``nll_loss2d`` of
+    them through autograd, whose gradient joins the cross-entropy's before
+    their shared log-softmax backward (no log-softmax of its own) -> scalar.
     """
 
     def __init__(self, threshold: float = 0.8, radius: int = 1,
@@ -94,8 +118,10 @@ class BoundaryAttentionLoss(nn.Module):
 
     def forward(self, seg_logits: Tensor, seg_label: Tensor, weight: Tensor = None,
                 ignore_index: int = 255, boundary_logits: Tensor = None,
-                upcast_logits: Tensor = None, **kwargs) -> Tensor:
+                upcast_logits: Tensor = None, log_probs: Tensor = None,
+                **kwargs) -> Tensor:
         check_upcast('BoundaryAttentionLoss', seg_logits, seg_label, upcast_logits)
+        _check_log_probs(seg_logits, seg_label, weight, upcast_logits, log_probs)
         seg_logits = as_two_class(seg_logits)
         if upcast_logits is not None:
             upcast_logits = as_two_class(upcast_logits.detach())
@@ -118,6 +144,12 @@ class BoundaryAttentionLoss(nn.Module):
                 pixel_weight = (selected & (seg_label != ignore_index)).to(
                     upcast(seg_logits).dtype) * weight
                 count = pixel_weight.sum()
+        if log_probs is not None:
+            with torch.autocast(device_type=seg_logits.device.type, enabled=False):
+                # reduction 'sum' (2); the count: the non-ignored pixels of target
+                loss, count = torch.ops.aten.nll_loss2d_forward(log_probs, target, None, 2,
+                                                                ignore_index)
+            return self.loss_weight * (loss / count.clamp(min=1.0))
         if weight is None:
             with torch.autocast(device_type=seg_logits.device.type, enabled=False):
                 need_grad = torch.is_grad_enabled() and seg_logits.requires_grad

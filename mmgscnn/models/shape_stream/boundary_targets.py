@@ -14,14 +14,20 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+#: Channel 1 of the window maps on an ignored pixel: above any difference
+#: of two labels below 2**24 (exact in float32).
+_IGNORED = float(2 ** 25)
+
+
 def _window_max(seg_label: Tensor, ignore_index: int, radius: int) -> tuple:
     """(N, H, W) labels -> (maps, pooled), both (N, 3, H, W) float32.
 
-    ``maps`` holds (label, 0, -label) on valid pixels and (-inf, 1, -inf) on
-    ignored ones; ``pooled`` is its max over the (2r+1)x(2r+1) window
-    (outside the frame counts as -inf): the largest valid label, whether an
-    ignored pixel is in the window, and minus the smallest valid label. float32 holds
-    every integer label below 2**24 exactly.
+    ``maps`` holds (label, 0, -label) on valid pixels and (-inf, 2**25,
+    -inf) on ignored ones; ``pooled`` is its max over the (2r+1)x(2r+1)
+    window (outside the frame counts as -inf): the largest valid label,
+    whether an ignored pixel is in the window (2**25, else 0), and minus the
+    smallest valid label. float32 holds every integer label below 2**24
+    exactly.
     """
     if seg_label.dim() != 3:
         raise ValueError(f'seg_label must be (N, H, W), got {tuple(seg_label.shape)}')
@@ -30,7 +36,7 @@ def _window_max(seg_label: Tensor, ignore_index: int, radius: int) -> tuple:
     # (1, 0, -1) and (-inf, 1, -inf), made on the device (no host copy)
     scale = torch.arange(1, -2, -1, device=seg_label.device,
                          dtype=torch.float32).view(1, 3, 1, 1)
-    fill = torch.where(scale == 0, 1.0, float('-inf'))
+    fill = torch.where(scale == 0, _IGNORED, float('-inf'))
     label = seg_label.unsqueeze(1)
     maps = torch.where(label != ignore_index, label * scale, fill)
     return maps, F.max_pool2d(maps, 2 * radius + 1, 1, radius)
@@ -40,6 +46,14 @@ def _differs(maps: Tensor, pooled: Tensor) -> Tensor:
     """(N, 1, H, W) bool: a valid label in the window differs from the
     pixel's own (True on ignored pixels next to valid ones: mask them)."""
     return (pooled[:, ::2] > maps[:, ::2]).any(dim=1, keepdim=True)
+
+
+def _differs_without_ignored(pooled: Tensor) -> Tensor:
+    """(N, 1, H, W) bool: the window holds two different valid labels and no
+    ignored pixel: its largest minus its smallest valid label (at least 0
+    when it holds a valid one, -inf when none) exceeds channel 1 (0, or
+    2**25 with an ignored pixel). Two passes: a sum and a comparison."""
+    return (pooled[:, :1] + pooled[:, 2:]) > pooled[:, 1:2]
 
 
 def boundary_mask(seg_label: Tensor, ignore_index: int = 255, radius: int = 1) -> Tensor:
@@ -85,8 +99,8 @@ def boundary_target(seg_label: Tensor, ignore_index: int = 255, radius: int = 1,
     within ``radius`` of an ignored pixel are not valid: whether a class
     meets another one under an ignored region (ego vehicle, out-of-ROI,
     padding) is unknown, so they are neither boundary nor background; the
-    target is 0 there. About 9 full-resolution passes, one of them a
-    max-pooling (8 for a bool target).
+    target is 0 there. About 7 full-resolution passes for a bool target,
+    one of them a max-pooling (8 for a float target).
 
     Returns:
         target: (N, 1, H, W) in {0, 1}, ``dtype`` (float32; ``torch.bool``
@@ -95,5 +109,6 @@ def boundary_target(seg_label: Tensor, ignore_index: int = 255, radius: int = 1,
     """
     maps, pooled = _window_max(seg_label, ignore_index, radius)
     valid = pooled[:, 1:2] <= 0
-    target = _differs(maps, pooled) if edge_map is None else edge_map > 0
-    return (target & valid).to(dtype), valid
+    if edge_map is None:  # zero wherever an ignored pixel is in the window
+        return _differs_without_ignored(pooled).to(dtype), valid
+    return ((edge_map > 0) & valid).to(dtype), valid
