@@ -36,6 +36,20 @@ def test_element_wise_passes_and_their_bytes():
     assert out['pass_bytes'] == out['pass_bytes_full_res']
 
 
+def test_allocations_without_a_fill_count_nothing():
+    """``empty`` launches no kernel; ``zeros`` (a fill) and a write into
+    an empty tensor through ``out=`` each count one pass."""
+    x = torch.randn(1, 2, *FULL)
+
+    def step():
+        buf = torch.empty(1, 4, *FULL)
+        torch.zeros(1, 2, *FULL)
+        torch.mul(x, 2, out=buf[:, :2])
+
+    out = count_traffic(step, FULL, training=False)
+    assert out['passes_full_res'] == 2 and out['ops_full_res'] == {'zeros': 1, 'mul': 1}
+
+
 def _doubled(x):
     return x * 2
 

@@ -217,9 +217,10 @@ def test_boundary_bce_equals_the_replaced_one(with_valid):
 
 @pytest.mark.parametrize('radius', [1, 2])
 def test_boundary_bce_on_the_bool_masked_target_equals_the_replaced_one(radius):
-    """The head's path: boundary_target(dtype=torch.bool) and the BCE told
-    the target is masked (no threshold, no product, no conversion of the
-    target) equal the float target of the replaced code, value and gradient;
+    """boundary_target(dtype=torch.bool), and the head's float32 one, with
+    the BCE told the target is masked (no threshold, no product, no
+    conversion of the target) equal the float target of the replaced code,
+    value and gradient;
     without target_masked a bool target is masked by valid as a float one."""
     from mmgscnn.models.losses import BoundaryBCELoss
     from mmgscnn.models.shape_stream import boundary_target
@@ -238,6 +239,15 @@ def test_boundary_bce_on_the_bool_masked_target_equals_the_replaced_one(radius):
     torch.testing.assert_close(v_new, v_ref, rtol=1e-12, atol=1e-14)
     assert g_ref.abs().max() > 0
     torch.testing.assert_close(g_new, g_ref, rtol=1e-10, atol=1e-16)
+    # the head's float target, told it is masked (class weights by lerp)
+    target32, _ = boundary_target(label, 255, radius, dtype=torch.float32)
+    assert torch.equal(target32, old_target)
+    (_, _), (v_new, g_new) = both(
+        lambda x: x.sum(),
+        lambda x: BoundaryBCELoss(loss_weight=20.0)(x, target32, valid, target_masked=True),
+        logits)
+    torch.testing.assert_close(v_new, v_ref, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(g_new, g_ref, rtol=1e-10, atol=1e-16)
     # an unmasked bool target (True outside valid too) without the promise
     wide = target | ~valid
     (v_ref, _), (v_new, _) = both(
@@ -247,21 +257,25 @@ def test_boundary_bce_on_the_bool_masked_target_equals_the_replaced_one(radius):
 
 
 def test_head_boundary_loss_path_is_two_passes_shorter():
+    """The head's path (float32 target, told it is masked) against an
+    unmasked float32 target (threshold and product: two passes more) and a
+    masked bool target (its conversion: one more)."""
     from mmgscnn.benchmark.traffic import count_traffic
     from mmgscnn.models.losses import BoundaryBCELoss
     from mmgscnn.models.shape_stream import boundary_target
     label = random_labels(2, 5, 19, 26, True, seed=1)
 
-    def passes(as_bool):
+    def passes(dtype, masked):
         logits = torch.randn(2, 1, 19, 26).requires_grad_(True)
 
         def step():
-            t, v = boundary_target(label, 255, 1,
-                                   dtype=torch.bool if as_bool else torch.float32)
-            BoundaryBCELoss()(logits, t, v, target_masked=as_bool).backward()
+            t, v = boundary_target(label, 255, 1, dtype=dtype)
+            BoundaryBCELoss()(logits, t, v, target_masked=masked).backward()
         return count_traffic(step, (19, 26), training=True)['passes_full_res']
 
-    assert passes(False) - passes(True) == 2
+    head = passes(torch.float32, True)
+    assert passes(torch.float32, False) - head == 2
+    assert passes(torch.bool, True) - head == 1
 
 
 def test_boundary_bce_half_logits_keep_a_half_gradient():

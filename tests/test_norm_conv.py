@@ -10,6 +10,7 @@ import torch.nn as nn
 
 from mmgscnn.models import GatedSpatialConv
 from mmgscnn.models.shape_stream import gated_spatial_conv as gcl_module
+from mmgscnn.models.shape_stream import gcl_training
 from mmgscnn.models.shape_stream.norm_conv import _NormConv1x1, folds_in_training, norm_conv1x1
 
 D = torch.float64
@@ -111,6 +112,7 @@ def test_gcl_keeps_no_normalised_copy_of_its_input(monkeypatch):
     plain = copy.deepcopy(gcl)
     out, grads, folded_bytes = run(gcl)
     monkeypatch.setattr(gcl_module, 'folds_in_training', lambda *args: False)
+    monkeypatch.setattr(gcl_training, 'folds_in_training', lambda *args: False)
     ref, ref_grads, plain_bytes = run(plain)
     torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
     for a, b in zip(grads, ref_grads):

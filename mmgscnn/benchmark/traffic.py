@@ -18,7 +18,8 @@ Counted, for tensors whose last two dims are the step's full resolution
   and are memory-bound (all but dense convolutions and matrix products;
   depthwise convolutions count as memory-bound; a convolution with a fused
   bias/add/ReLU epilogue, :mod:`mmgscnn.models.utils.conv_act`, is one
-  dense-convolution kernel); views count nothing;
+  dense-convolution kernel); views and allocations without a fill
+  (``empty``) count nothing;
 - ``pass_bytes_full_res``: bytes of the distinct full-resolution tensors
   those operators read and write (a lower bound of their traffic);
 - ``conv_ops_full_res`` / ``conv_bytes_full_res``: dense convolutions
@@ -50,6 +51,9 @@ from .inputs import infer_batch
 # operators are one convolution kernel with an epilogue)
 _COMPUTE_OPS = {'convolution', 'convolution_backward', 'mm', 'addmm', 'bmm', 'baddbmm',
                 'conv2d_relu', 'conv2d_add_relu'}
+# allocations that launch no kernel (no fill): neither passes nor bytes
+_ALLOC_OPS = {'empty', 'empty_like', 'empty_strided', 'new_empty', 'new_empty_strided',
+              'empty_permuted'}
 # convolution op -> argument index of its weight and of its groups
 _CONV_ARGS = {'convolution': (1, 8), 'convolution_backward': (2, 9),
               'conv2d_relu': (1, 6), 'conv2d_add_relu': (1, 7)}
@@ -134,7 +138,7 @@ class _TrafficCounter:
         self._saved = {}
 
     def record_op(self, func, args, kwargs, out):
-        if func.is_view:
+        if func.is_view or func.overloadpacket.__name__ in _ALLOC_OPS:
             return
         tensors = {_key(t): t for t in _tensors((args, kwargs)) + _tensors(out)}
         full = {k: t for k, t in tensors.items() if _is_full_res(t, self.size)}

@@ -370,11 +370,12 @@ class GatedShapeHead(BaseModule):
                                             self.align_corners)
         if self.loss_boundary is not None:
             with record_function('mmgscnn.loss_boundary'):
-                # our BCE takes the bool target, masked by valid (two passes fewer)
+                # our BCE is told the target is masked by valid (0/1, and 0
+                # where not valid), which saves it a threshold and a pass
                 ours = isinstance(self.loss_boundary, BoundaryBCELoss)
                 target, valid = boundary_target(
                     seg_label, self.ignore_index, self.boundary_target['radius'],
-                    edge_map=edge_map, dtype=torch.bool if ours else torch.float32)
+                    edge_map=edge_map, dtype=torch.float32)
                 losses[self.loss_boundary.loss_name] = self.loss_boundary(
                     boundary_logits, target, valid, **(dict(target_masked=True) if ours
                                                        else {}))

@@ -17,9 +17,6 @@ class _BalancedBCE(torch.autograd.Function):
         dtype = compute_dtype(logits)
         x = logits.to(dtype)
         t = target.to(dtype)
-        # a bool target is its own mask of boundary pixels (no threshold); a
-        # masked one lies within ``valid`` (no product to count its pixels)
-        positive = target if target.dtype == torch.bool else t > 0.5
         if valid is None:
             total = t.new_full((), float(t.numel()))
             pos = t.sum()
@@ -29,9 +26,16 @@ class _BalancedBCE(torch.autograd.Function):
         neg = total - pos
         total = total.clamp(min=1.0)
         # per-pixel weight / total: the loss is a plain weighted sum
-        weight = torch.where(positive, neg / total / total, pos / total / total)
+        if masked and target.is_floating_point():
+            # a masked target is 0 or 1 (boundary_target's): lerp gives
+            # either end exactly, from the target itself (no threshold pass)
+            weight = torch.lerp(pos / total / total, neg / total / total, t)
+        else:
+            # a bool target is its own mask of boundary pixels (no threshold)
+            positive = target if target.dtype == torch.bool else t > 0.5
+            weight = torch.where(positive, neg / total / total, pos / total / total)
         if valid is not None:
-            weight = weight * valid
+            weight = weight.mul_(valid)
         loss = F.binary_cross_entropy_with_logits(x, t, weight, reduction='sum')
         if need_grad:
             grad = torch.sigmoid(x).sub_(t).mul_(weight)
@@ -64,9 +68,10 @@ class BoundaryBCELoss(nn.Module):
     Forward: logits (N, 1, H, W), target (N, 1, H, W) in {0, 1} (float or
     bool; bool saves a threshold pass), optional ``valid`` (N, 1, H, W) bool
     (False: excluded), ``target_masked``: the caller guarantees the target
-    is 0 wherever ``valid`` is False (as :func:`boundary_target` gives it),
-    which saves a pass; a target that is not gets wrong class weights
-    -> scalar.
+    is exactly 0 or 1, and 0 wherever ``valid`` is False (as
+    :func:`boundary_target` gives it), which saves a pass (a float32 one
+    two: no threshold, no conversion); a target that is not gets wrong class
+    weights -> scalar.
     """
 
     def __init__(self, loss_weight: float = 1.0, loss_name: str = 'loss_boundary'):

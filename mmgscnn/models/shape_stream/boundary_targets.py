@@ -48,12 +48,16 @@ def _differs(maps: Tensor, pooled: Tensor) -> Tensor:
     return (pooled[:, ::2] > maps[:, ::2]).any(dim=1, keepdim=True)
 
 
-def _differs_without_ignored(pooled: Tensor) -> Tensor:
-    """(N, 1, H, W) bool: the window holds two different valid labels and no
-    ignored pixel: its largest minus its smallest valid label (at least 0
-    when it holds a valid one, -inf when none) exceeds channel 1 (0, or
-    2**25 with an ignored pixel). Two passes: a sum and a comparison."""
-    return (pooled[:, :1] + pooled[:, 2:]) > pooled[:, 1:2]
+def _differs_without_ignored(pooled: Tensor, dtype: torch.dtype = torch.bool) -> Tensor:
+    """(N, 1, H, W) in ``dtype``, 1 where the window holds two different
+    valid labels and no ignored pixel: its largest minus its smallest valid
+    label (at least 0 when it holds a valid one, -inf when none) exceeds
+    channel 1 (0, or 2**25 with an ignored pixel). Two passes, a sum and a
+    comparison that writes ``dtype`` directly."""
+    spread = pooled[:, :1] + pooled[:, 2:]
+    if dtype == torch.bool:
+        return spread > pooled[:, 1:2]
+    return torch.gt(spread, pooled[:, 1:2], out=torch.empty_like(spread, dtype=dtype))
 
 
 def boundary_mask(seg_label: Tensor, ignore_index: int = 255, radius: int = 1) -> Tensor:
@@ -99,8 +103,8 @@ def boundary_target(seg_label: Tensor, ignore_index: int = 255, radius: int = 1,
     within ``radius`` of an ignored pixel are not valid: whether a class
     meets another one under an ignored region (ego vehicle, out-of-ROI,
     padding) is unknown, so they are neither boundary nor background; the
-    target is 0 there. About 7 full-resolution passes for a bool target,
-    one of them a max-pooling (8 for a float target).
+    target is 0 there. About 7 full-resolution passes, one of them a
+    max-pooling.
 
     Returns:
         target: (N, 1, H, W) in {0, 1}, ``dtype`` (float32; ``torch.bool``
@@ -110,5 +114,5 @@ def boundary_target(seg_label: Tensor, ignore_index: int = 255, radius: int = 1,
     maps, pooled = _window_max(seg_label, ignore_index, radius)
     valid = pooled[:, 1:2] <= 0
     if edge_map is None:  # zero wherever an ignored pixel is in the window
-        return _differs_without_ignored(pooled).to(dtype), valid
+        return _differs_without_ignored(pooled, dtype), valid
     return ((edge_map > 0) & valid).to(dtype), valid

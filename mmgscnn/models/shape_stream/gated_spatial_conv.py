@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmseg.registry import MODELS
+from .gcl_training import gated_conv1x1_training
 from .norm_conv import conv_after_norm, folds_in_training, norm_conv1x1
 
 
@@ -95,7 +96,10 @@ class GatedSpatialConv(BaseModule):
     ``kernel_size=1`` the gating moves past it, ``conv(x) * (1 + alpha)``
     (``alpha`` is one value per pixel and the 1x1 conv has no bias), so it
     applies to ``out_channels`` rather than ``C`` channels, and its backward
-    pass recomputes ``conv(z)`` rather than keeping it.
+    pass recomputes ``conv(z)`` rather than keeping it. In training, with
+    plain modules (BatchNorm2d, 1x1 convs, ReLU, sigmoid) the whole layer is
+    one autograd Function (:mod:`.gcl_training`) whose backward pass sums
+    the two gradients w.r.t. ``z`` inside one transposed convolution.
 
     Args:
         in_channels: channels C of the shape-stream features (with
@@ -149,12 +153,18 @@ class GatedSpatialConv(BaseModule):
                              f'{tuple(x.shape)}, got {tuple(gate.shape)}')
         parts = [x] if extra is None else [x, extra]
         z = torch.cat(parts + [gate], dim=1)
+        plain = type(self.conv) is nn.Conv2d and self.conv.bias is None
+        if plain:
+            # conv over z, the gate channel weighted 0: conv(x) without slicing z
+            weight = F.pad(self.conv.weight, (0, 0, 0, 0, 0, 1))
+            if self.conv.kernel_size == (1, 1) and self._plain_1x1():
+                out = gated_conv1x1_training(self.attention, weight, z)
+                if out is not None:
+                    return out
         alpha = self._attention(z)
-        if type(self.conv) is not nn.Conv2d or self.conv.bias is not None:
+        if not plain:
             x = parts[0] if extra is None else torch.cat(parts, dim=1)
             return self.conv(gating(x, alpha))
-        # conv over z, the gate channel weighted 0: conv(x) without slicing z
-        weight = F.pad(self.conv.weight, (0, 0, 0, 0, 0, 1))
         if self.conv.kernel_size == (1, 1):
             if torch.is_grad_enabled() and self._plain_1x1():
                 return conv1x1_gating(z, weight, alpha)

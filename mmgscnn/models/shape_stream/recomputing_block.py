@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmseg.models.backbones.resnet import BasicBlock
+from .norm_conv import batch_norm_stats_args
 
 
 class _ConvBatchNorm(torch.autograd.Function):
@@ -58,17 +59,10 @@ def conv_batch_norm(conv: nn.Conv2d, norm: nn.BatchNorm2d, x: Tensor) -> Tensor:
     """``norm(conv(x))`` for a training-mode ``norm`` (running statistics and
     batch count updated as ``norm`` would), keeping ``x`` rather than the
     convolution's output for the backward pass."""
-    momentum = norm.momentum
-    running_mean, running_var = norm.running_mean, norm.running_var
-    if norm.track_running_stats:
-        norm.num_batches_tracked.add_(1)
-        if momentum is None:  # as nn.BatchNorm does: a cumulative average
-            momentum = 1.0 / float(norm.num_batches_tracked)
-    else:
-        running_mean = running_var = None
+    running_mean, running_var, momentum = batch_norm_stats_args(norm)
     return _ConvBatchNorm.apply(x, conv.weight, norm.weight, norm.bias, running_mean,
-                                running_var, 0.0 if momentum is None else momentum,
-                                norm.eps, conv.stride, conv.padding, conv.dilation)
+                                running_var, momentum, norm.eps, conv.stride, conv.padding,
+                                conv.dilation)
 
 
 class RecomputingBasicBlock(BasicBlock):
