@@ -30,6 +30,7 @@ image_gradient|$M/shape_stream/image_gradient.py|$T/test_image_gradient.py $F
 boundary_targets|$M/shape_stream/boundary_targets.py|$T/test_boundary_targets.py $F
 shape_stream|$M/shape_stream/shape_stream.py|$T/test_shape_stream.py $F
 norm_conv|$M/shape_stream/norm_conv.py|$T/test_norm_conv.py
+gcl_training|$M/shape_stream/gcl_training.py|$T/test_gcl_training.py $T/test_norm_conv.py
 recomputing_block|$M/shape_stream/recomputing_block.py|$T/test_recomputing_block.py
 fusions|$M/shape_stream/*fusion.py|$T/test_boundary_fusion.py $T/test_aspp_boundary_fusion.py $T/test_classifier_boundary_fusion.py $F
 bce_loss|$M/losses/boundary_bce_loss.py|$T/test_boundary_bce_loss.py $LOSS_TESTS
@@ -37,7 +38,7 @@ attention_loss|$M/losses/boundary_attention_loss.py|$T/test_boundary_attention_l
 dual_task_loss|$M/losses/dual_task_loss.py|$T/test_dual_task_loss.py $LOSS_TESTS
 loss_utils|$M/losses/utils.py|$T/test_boundary_attention_loss.py $T/test_dual_task_loss.py $LOSS_TESTS
 upsample|$M/utils/upsample.py|$T/test_upsample.py $T/test_stream_rewrites_equivalence.py
-gated_shape_head|$M/decode_heads/gated_shape_head.py|$T/test_gated_shape_head.py $F
+gated_shape_head|$M/decode_heads/gated_shape_head.py|$T/test_gated_shape_head.py $T/test_loss_rewrites_equivalence.py $F
 segmentors|$M/segmentors/*.py|$T/test_gscnn_encoder_decoder.py $T/test_gscnn_tta_model.py $T/test_gscnn_tta_values.py
 boundary_fscore|$E/boundary_fscore.py|$T/test_boundary_fscore.py $T/test_boundary_fscore_fast.py
 boundary_iou|$E/boundary_iou.py|$T/test_boundary_iou.py
