@@ -33,7 +33,7 @@ def _gcl(c_in, out, momentum, affine, seed):
 def _step(gcl, x, gate, extra, weights):
     ins = [t.clone().requires_grad_(True) for t in (x, gate, extra) if t is not None]
     out = gcl(ins[0], ins[1], ins[2] if extra is not None else None)
-    params = [p for p in gcl.parameters()]
+    params = [p for p in gcl.parameters() if p.requires_grad]
     grads = torch.autograd.grad((out * weights).sum(), ins + params)
     return out.detach(), grads
 
@@ -86,6 +86,24 @@ def test_gradcheck():
                                    1e-5, 1e-5, w)[0]
 
     assert torch.autograd.gradcheck(f, args + [r(4, 3, 1, 1)])
+    _, mean, var = _GatedConv1x1.apply(*args, None, None, 0.0, 1e-5, 1e-5, r(4, 3, 1, 1))
+    assert not mean.requires_grad and not var.requires_grad  # statistics carry no gradient
+
+
+def test_a_frozen_norm_bias_gets_no_gradient_the_scale_does(monkeypatch):
+    gcl = _gcl(4, 3, 0.1, True, seed=7)
+    gcl.attention[2].norm.bias.requires_grad_(False)
+    plain = copy.deepcopy(gcl)
+    g = torch.Generator().manual_seed(7)
+    x, gate = (torch.randn(2, c, 6, 5, generator=g, dtype=D) for c in (4, 1))
+    weights = torch.randn(2, 3, 6, 5, generator=g, dtype=D)
+    got = _step(gcl, x, gate, None, weights)
+    monkeypatch.setattr('mmgscnn.models.shape_stream.gated_spatial_conv.gated_conv1x1_training',
+                        lambda *args: None)
+    expected = _step(plain, x, gate, None, weights)
+    for a, b in zip(got[1], expected[1]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert len(got[1]) == 2 + 7 and expected[1][2 + 5].abs().max() > 0  # attention.2.bn.weight
 
 
 def test_applies_only_where_exact():
@@ -100,6 +118,11 @@ def test_applies_only_where_exact():
     gcl.train()
     with torch.autocast('cpu', dtype=torch.bfloat16):
         assert gcl_training.gated_conv1x1_training(gcl.attention, weight, z.float()) is None
+    leaky = GatedSpatialConv(4, 3, act_cfg=dict(type='LeakyReLU')).to(D).train()
+    assert gcl_training.gated_conv1x1_training(leaky.attention, weight, z) is None
+    no_bias = _gcl(4, 3, 0.1, True, seed=0)
+    no_bias.attention[1].conv.bias = None
+    assert gcl_training.gated_conv1x1_training(no_bias.attention, weight, z) is None
     sync = _gcl(4, 3, 0.1, True, seed=0)
     second = sync.attention[2]
     setattr(second, second.norm_name, torch.nn.SyncBatchNorm(1).to(D))

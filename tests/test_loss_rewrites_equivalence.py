@@ -3,6 +3,8 @@ implementations they replaced (``reference_losses``): equal values and
 equal gradients in float64 on random inputs (several classes, binary heads,
 odd sizes, batches, ignored pixels, per-pixel weights), the same random
 stream, and finite, close values under bfloat16 autocast."""
+import re
+
 import pytest
 import torch
 
@@ -194,7 +196,7 @@ def test_boundary_targets_with_extreme_labels_equal_the_replaced_ones(ignore_ind
     for radius in (1, 2):
         old = ref.boundary_target(label, ignore_index, radius)
         assert old[0].sum() > 0 and not old[1].all()
-        for dtype in (torch.float32, torch.bool):
+        for dtype in (torch.float32, torch.bool, torch.float16):
             new = boundary_target(label, ignore_index, radius, dtype=dtype)
             assert new[0].dtype == dtype
             assert torch.equal(new[0], old[0].to(dtype)) and torch.equal(new[1], old[1])
@@ -519,8 +521,8 @@ def test_decoder_cross_entropy_keeping_its_log_probs_is_unchanged(autocast):
         other = logits.clone()
         with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast), \
                 _shared_log_softmax(x, keep) as keeping:
-            value = loss(x, label, weight=pixel_weight, ignore_index=255)
-            value = value + weighted(x, label.clamp(max=3), ignore_index=255)
+            value = weighted(x, label.clamp(max=3), ignore_index=255)  # kept: its weights
+            value = value + loss(x, label, weight=pixel_weight, ignore_index=255)
             loss(other, label, ignore_index=255)  # another tensor: not kept
         grad, = torch.autograd.grad(value * 1.3, x)
         results.append((value.detach(), grad, keeping))
@@ -552,12 +554,32 @@ def test_attention_loss_on_shared_log_probs_equals_its_own():
         torch.testing.assert_close(v_shared, v_own, rtol=1e-14, atol=0)
         torch.testing.assert_close(g_shared, g_own, rtol=1e-12, atol=1e-17)
         assert (v_own > 0) == (boundary.max() > 0)
+    # one selected pixel: the mean over one pixel is its cross-entropy
+    boundary = torch.full((n, 1, h, w), -5.0, dtype=torch.float64)
+    boundary[1, 0, 3, 4] = 5.0
+    label[1, 3, 4] = 2
+    x = logits.clone().requires_grad_(True)
+    value = loss(x, label, boundary_logits=boundary, log_probs=torch.log_softmax(x, 1))
+    expected = -0.7 * torch.log_softmax(logits[1, :, 3, 4], 0)[2]
+    torch.testing.assert_close(value.detach(), expected, rtol=1e-14, atol=0)
+    # two classes are enough
+    (v_own, g_own), (v_shared, g_shared) = both(
+        lambda x: loss(x, label.clamp(max=1), boundary_logits=boundary),
+        lambda x: loss(x, label.clamp(max=1), boundary_logits=boundary,
+                       log_probs=torch.log_softmax(x, 1)), logits[:, :2])
+    torch.testing.assert_close(v_shared, v_own, rtol=1e-14, atol=0)
+    torch.testing.assert_close(g_shared, g_own, rtol=1e-12, atol=1e-17)
     log_probs = torch.log_softmax(logits, 1)
-    for kwargs, match in [(dict(weight=torch.ones(n, h, w, dtype=torch.float64)), 'weight'),
-                          (dict(log_probs=log_probs.float()), 'log_probs'),
-                          (dict(log_probs=log_probs[:, :3]), 'log_probs')]:
+    alone = ('BoundaryAttentionLoss takes log_probs without weight and upcast_logits; '
+             'leave log_probs out to use them')
+    shape = ('BoundaryAttentionLoss log_probs must be log_softmax(seg_logits) (2 or more '
+             'classes) in torch.float64 at the label size (2, 19, 23), got ')
+    for kwargs, match in [(dict(weight=torch.ones(n, h, w, dtype=torch.float64)), alone),
+                          (dict(upcast_logits=logits.clone()), alone),
+                          (dict(log_probs=log_probs.float()), shape),
+                          (dict(log_probs=log_probs[:, :3]), shape)]:
         kwargs.setdefault('log_probs', log_probs)
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(ValueError, match='^' + re.escape(match)):
             loss(logits, label, **kwargs)
     with pytest.raises(ValueError, match='2 or more'):
         loss(logits[:, :1], label, log_probs=log_probs[:, :1])
@@ -616,3 +638,97 @@ def test_head_attention_loss_shares_the_decoders_log_softmax(monkeypatch):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-15)
     assert n_own == ['_log_softmax'] * 2 + ['_log_softmax_backward_data'] * 2
     assert n_shared == ['_log_softmax', '_log_softmax_backward_data']
+
+
+def test_cross_entropy_keeping_log_probs_falls_back_and_delegates():
+    """The stand-in for ``torch.nn.functional``: other functions are
+    torch's; ``cross_entropy`` keeps the log-probabilities of the named
+    logits only (2-D to 4-D, class-index targets, the first call) and gives
+    ``F.cross_entropy``'s values in every case, legacy arguments, label
+    smoothing and probability targets included."""
+    import warnings
+
+    import torch.nn.functional as F
+
+    from mmgscnn.models.decode_heads.gated_shape_head import _CrossEntropyKeepingLogProbs
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 4, 5, 6, generator=g, dtype=torch.float64)
+    t = torch.randint(0, 4, (3, 5, 6), generator=g)
+    probs = torch.softmax(torch.randn(3, 4, 5, 6, generator=g, dtype=torch.float64), 1)
+    keeping = _CrossEntropyKeepingLogProbs(x, F)
+    assert keeping.log_softmax is F.log_softmax and keeping.one_hot is F.one_hot
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # size_average and reduce are deprecated
+        for kwargs in (dict(size_average=False), dict(reduce=False), dict(label_smoothing=0.1)):
+            torch.testing.assert_close(keeping.cross_entropy(x, t, **kwargs),
+                                       F.cross_entropy(x, t, **kwargs), rtol=0, atol=0)
+            assert keeping.log_probs is None, kwargs
+    torch.testing.assert_close(keeping.cross_entropy(x, probs), F.cross_entropy(x, probs),
+                               rtol=0, atol=0)
+    other = x.clone()
+    torch.testing.assert_close(keeping.cross_entropy(other, t), F.cross_entropy(x, t),
+                               rtol=0, atol=0)
+    assert keeping.log_probs is None
+    # the named logits: kept, with the default reduction ('mean')
+    torch.testing.assert_close(keeping.cross_entropy(x, t), F.cross_entropy(x, t),
+                               rtol=0, atol=0)
+    first = keeping.log_probs
+    torch.testing.assert_close(first, torch.log_softmax(x, 1), rtol=0, atol=0)
+    keeping.cross_entropy(x, t, reduction='sum')
+    assert keeping.log_probs is first  # the first kept
+    for shape, target_shape in (((5, 4), (5, )), ((3, 4, 7), (3, 7))):
+        y = torch.randn(*shape, generator=g, dtype=torch.float64)
+        u = torch.randint(0, 4, target_shape, generator=g)
+        keeping = _CrossEntropyKeepingLogProbs(y, F)
+        torch.testing.assert_close(keeping.cross_entropy(y, u, reduction='none'),
+                                   F.cross_entropy(y, u, reduction='none'), rtol=0, atol=0)
+        torch.testing.assert_close(keeping.log_probs, torch.log_softmax(y, 1), rtol=0, atol=0)
+    one = torch.randn(4, generator=g, dtype=torch.float64)  # one sample, no batch
+    keeping = _CrossEntropyKeepingLogProbs(one, F)
+    torch.testing.assert_close(keeping.cross_entropy(one, t[0, 0, 0]),
+                               F.cross_entropy(one, t[0, 0, 0]), rtol=0, atol=0)
+    assert keeping.log_probs is None
+
+
+def test_head_passes_the_log_probs_to_its_own_attention_loss_only():
+    """shape_losses with log-probabilities of other logits: our attention
+    loss (2 and 5 classes) computes on them, so its value is that of the
+    other logits; a one-channel head and another attention loss type get
+    none (and no upcast_logits: a loss without those keywords runs)."""
+    from mmseg.registry import MODELS
+
+    from helpers import tiny_model
+
+    model = MODELS.build(tiny_model('fcn', head_kwargs=dict(loss_boundary=None,
+                                                            loss_dual_task=None)))
+    head = model.decode_head
+    g = torch.Generator().manual_seed(8)
+    boundary = torch.randn(2, 1, 12, 14, generator=g)
+    for c in (2, 5):
+        label = torch.randint(0, c, (2, 12, 14), generator=g)
+        seg = torch.randn(2, c, 12, 14, generator=g)
+        other = torch.randn(2, c, 12, 14, generator=g)
+        got = head.shape_losses(seg, boundary, label, log_probs=torch.log_softmax(other, 1))
+        expected = head.loss_attention(other, label, boundary_logits=boundary)
+        torch.testing.assert_close(got['loss_attention'], expected, rtol=1e-6, atol=0)
+        assert not torch.allclose(expected, head.loss_attention(seg, label,
+                                                                 boundary_logits=boundary))
+    seg1 = torch.randn(2, 1, 12, 14, generator=g)
+    label1 = torch.randint(0, 2, (2, 12, 14), generator=g)
+    got = head.shape_losses(seg1, boundary, label1, log_probs=torch.zeros_like(seg1))
+    torch.testing.assert_close(got['loss_attention'], head.loss_attention(
+        seg1, label1, boundary_logits=boundary))
+
+    class Plain(torch.nn.Module):  # no upcast_logits, no log_probs, no **kwargs
+        loss_name = 'loss_attention'
+
+        def forward(self, seg_logits, seg_label, ignore_index=255, boundary_logits=None):
+            return seg_logits.float().mean()
+
+    head.loss_attention = Plain()
+    seg = torch.randn(2, 5, 12, 14, generator=g)
+    for half in (False, True):
+        x = seg.bfloat16() if half else seg
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=half):
+            got = head.shape_losses(x, boundary, label, log_probs=torch.log_softmax(seg, 1))
+        torch.testing.assert_close(got['loss_attention'], x.float().mean())

@@ -86,6 +86,27 @@ def test_when_it_folds():
     assert folds_in_training(norm, conv, z[:1, :, :1, :2])
 
 
+def test_which_convolutions_a_norm_folds_into():
+    """Only a plain 1x1 nn.Conv2d, stride 1, no padding, one group; and a
+    ConvModule only when it starts with such a conv and has no norm and no
+    padding layer of its own."""
+    from mmcv.cnn import ConvModule
+
+    from mmgscnn.models.shape_stream.norm_conv import conv_after_norm, norm_folds_into
+    assert norm_folds_into(nn.Conv2d(5, 4, 1))
+    for conv in (nn.Conv2d(5, 4, 3), nn.Conv2d(5, 4, 3, padding=1), nn.Conv2d(5, 4, 1, stride=2),
+                 nn.Conv2d(5, 4, 1, padding=1), nn.Conv2d(4, 4, 1, groups=2)):
+        assert not norm_folds_into(conv), conv
+    plain = ConvModule(5, 4, 1, act_cfg=dict(type='ReLU'))
+    assert conv_after_norm(plain) is plain.conv
+    assert conv_after_norm(nn.Conv2d(5, 4, 1)) is None  # not a ConvModule
+    for module in (ConvModule(5, 4, 1, order=('norm', 'conv', 'act'), norm_cfg=dict(type='BN')),
+                   ConvModule(5, 4, 1, norm_cfg=dict(type='BN')),
+                   ConvModule(5, 4, 1, padding=0, padding_mode='reflect'),
+                   ConvModule(5, 4, 3, padding=1)):
+        assert conv_after_norm(module) is None, module
+
+
 def test_gcl_keeps_no_normalised_copy_of_its_input(monkeypatch):
     """The GCL's saved tensors lose exactly the normalised ``cat(x, gate)``
     ((C + 1) channels) when the norm folds, and its output and gradients are

@@ -393,6 +393,7 @@ class GatedShapeHead(BaseModule):
             with record_function('mmgscnn.loss_attention'):
                 kwargs = shared(self.loss_attention)
                 if (log_probs is not None and log_probs.dtype == logits32.dtype
+                        and isinstance(self.loss_attention, BoundaryAttentionLoss)
                         and seg_logits.shape[1] > 1):
                     kwargs = dict(log_probs=log_probs)
                 losses[self.loss_attention.loss_name] = self.loss_attention(
