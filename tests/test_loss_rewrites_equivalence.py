@@ -659,7 +659,9 @@ def test_cross_entropy_keeping_log_probs_falls_back_and_delegates():
     assert keeping.log_softmax is F.log_softmax and keeping.one_hot is F.one_hot
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # size_average and reduce are deprecated
-        for kwargs in (dict(size_average=False), dict(reduce=False), dict(label_smoothing=0.1)):
+        w = torch.tensor([1.0, 2.0, 0.5, 1.5], dtype=torch.float64)
+        for kwargs in (dict(size_average=False), dict(reduce=False), dict(label_smoothing=0.1),
+                       dict(label_smoothing=0.1, weight=w)):
             torch.testing.assert_close(keeping.cross_entropy(x, t, **kwargs),
                                        F.cross_entropy(x, t, **kwargs), rtol=0, atol=0)
             assert keeping.log_probs is None, kwargs

@@ -107,12 +107,14 @@ def test_which_convolutions_a_norm_folds_into():
         assert conv_after_norm(module) is None, module
 
 
-def test_gcl_keeps_no_normalised_copy_of_its_input(monkeypatch):
+@pytest.mark.parametrize('kernel_size', [1, 3])
+def test_gcl_keeps_no_normalised_copy_of_its_input(monkeypatch, kernel_size):
     """The GCL's saved tensors lose exactly the normalised ``cat(x, gate)``
     ((C + 1) channels) when the norm folds, and its output and gradients are
-    those of the unfolded attention."""
+    those of the unfolded attention (1x1: the GCL's training Function; 3x3:
+    the folded attention before the modules' gating)."""
     torch.manual_seed(0)
-    gcl = GatedSpatialConv(6, 4).to(D).train()
+    gcl = GatedSpatialConv(6, 4, kernel_size=kernel_size).to(D).train()
     x = torch.randn(2, 6, 9, 11, dtype=D, requires_grad=True)
     gate = torch.randn(2, 1, 9, 11, dtype=D, requires_grad=True)
 

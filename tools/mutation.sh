@@ -27,7 +27,7 @@ GT=$T/test_gcl_training.py
 
 # group | files to mutate (globs) | tests
 TABLE="
-gcl|$M/shape_stream/gated_spatial_conv.py|$T/test_gated_spatial_conv.py $F
+gcl|$M/shape_stream/gated_spatial_conv.py|$T/test_gated_spatial_conv.py $F $T/test_norm_conv.py::test_gcl_keeps_no_normalised_copy_of_its_input $GT::test_equals_the_modules $GT::test_one_full_resolution_pass_fewer
 image_gradient|$M/shape_stream/image_gradient.py|$T/test_image_gradient.py $F
 boundary_targets|$M/shape_stream/boundary_targets.py|$T/test_boundary_targets.py $LOSS_TESTS
 shape_stream|$M/shape_stream/shape_stream.py|$T/test_shape_stream.py $F
