@@ -69,9 +69,9 @@ class BoundaryBCELoss(nn.Module):
     bool; bool saves a threshold pass), optional ``valid`` (N, 1, H, W) bool
     (False: excluded), ``target_masked``: the caller guarantees the target
     is exactly 0 or 1, and 0 wherever ``valid`` is False (as
-    :func:`boundary_target` gives it), which saves a pass (a float32 one
-    two: no threshold, no conversion); a target that is not gets wrong class
-    weights -> scalar.
+    :func:`boundary_target` gives it): no product to count its pixels, and
+    for a float32 target no threshold either (its class weights by
+    ``lerp``); a target that is not gets wrong class weights -> scalar.
     """
 
     def __init__(self, loss_weight: float = 1.0, loss_name: str = 'loss_boundary'):

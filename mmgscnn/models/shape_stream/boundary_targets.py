@@ -33,7 +33,7 @@ def _window_max(seg_label: Tensor, ignore_index: int, radius: int) -> tuple:
         raise ValueError(f'seg_label must be (N, H, W), got {tuple(seg_label.shape)}')
     if radius < 1:
         raise ValueError(f'radius must be >= 1 pixel, got {radius}')
-    # (1, 0, -1) and (-inf, 1, -inf), made on the device (no host copy)
+    # (1, 0, -1) and (-inf, 2**25, -inf), made on the device (no host copy)
     scale = torch.arange(1, -2, -1, device=seg_label.device,
                          dtype=torch.float32).view(1, 3, 1, 1)
     fill = torch.where(scale == 0, _IGNORED, float('-inf'))
