@@ -114,6 +114,26 @@ def test_dense_convolutions_are_compute_depthwise_ones_memory_bound():
     assert (low['conv_ops_full_res'], low['conv_bytes_full_res']) == (0, 0)
 
 
+def test_single_channel_filters_are_memory_bound():
+    """A one-channel map filtered by one kernel (``groups=1``), e.g. the
+    enlargement of a one-channel gate, is a memory-bound pass forward and
+    backward, like a depthwise filter; a dense convolution with two input
+    channels per group is not."""
+    x = torch.randn(1, 1, 4, 4, requires_grad=True)
+    out = count_traffic(lambda: upsample.enlarge_bilinear(x, 4, 4).sum().backward(),
+                        FULL, training=True)
+    assert out['ops_full_res']['convolution'] == 1
+    assert out['ops_full_res']['convolution_backward'] == 1
+    assert out['conv_ops_full_res'] == 0
+    y = torch.randn(1, 1, *FULL)
+    single = count_traffic(lambda: F.conv2d(y, torch.randn(1, 1, 3, 3), padding=1), FULL,
+                           training=False)
+    assert (single['conv_ops_full_res'], single['passes_full_res']) == (0, 1)
+    z = torch.randn(1, 2, *FULL)
+    pair = count_traffic(lambda: F.conv2d(z, torch.randn(1, 2, 1, 1)), FULL, training=False)
+    assert (pair['conv_ops_full_res'], pair['passes_full_res']) == (1, 0)
+
+
 def test_optimizer_bytes_stay_out_of_the_saved_bytes():
     conv = torch.nn.Conv2d(2, 3, 3, padding=1)
     opt = torch.optim.SGD(conv.parameters(), lr=0.1, momentum=0.9)  # keeps a state
@@ -129,6 +149,20 @@ def test_optimizer_bytes_stay_out_of_the_saved_bytes():
     with_opt = count_traffic(lambda: step(True), FULL, training=True)
     assert opt.state  # the momentum buffers exist
     assert with_opt['saved_bytes'] == without['saved_bytes'] > 0
+    # nor are its kernels: the step's own (zero_grad's fill-free reset,
+    # conv, relu, sum, ones_like, the backward) are the same either way
+    assert with_opt['kernels'] == without['kernels'] > 0
+
+
+def test_kernels_count_every_kernel_at_any_resolution():
+    y = torch.randn(1, 2, 4, 4)
+    x = torch.randn(1, 2, *FULL)
+    # low resolution: mul, add, sigmoid; views and empty allocations: nothing
+    out = count_traffic(lambda: torch.sigmoid(y * 2 + 1).view(-1).new_empty(3), FULL,
+                        training=False)
+    assert (out['kernels'], out['passes_full_res']) == (3, 0)
+    both = count_traffic(lambda: (x * 2, y * 2), FULL, training=False)
+    assert (both['kernels'], both['passes_full_res']) == (2, 1)
 
 
 def test_saved_tensors_are_counted_once_each():
@@ -209,7 +243,8 @@ def test_traffic_pairs_and_table():
     text = render_markdown(make_result(records, traffic_pairs=pairs))
     assert '## g, full-resolution traffic (fp32, CUDA code paths)' in text
     assert ('| gscnn-s2 / base | 3.00 | 3.00 | 3.00 | 3.00 | 3.00 | 3.00 | 3.00 | 3.00 | '
-            '- | 3.00 | 3.00 | 3.00 |') in text
+            '- | 3.00 | 3.00 | 3.00 | 3.00 | 3.00 |\n') in text
+    assert '| train kernels, all | infer kernels, all |' in text
 
 
 def test_traffic_only_refuses_profile():

@@ -118,7 +118,8 @@ _TRAFFIC_HEAD = ('saved for backward (MiB) | of it full-res (MiB) | train full-r
                  'train memory-bound bytes, all (MiB) | infer full-res passes | '
                  'infer full-res pass bytes (MiB) | infer full-res dense convs | '
                  'infer memory-bound bytes, all (MiB) | train full-res conv bytes (MiB) | '
-                 'infer full-res conv bytes (MiB)')
+                 'infer full-res conv bytes (MiB) | train kernels, all | '
+                 'infer kernels, all')
 
 
 def _traffic_tables(result):

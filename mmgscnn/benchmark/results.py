@@ -108,7 +108,8 @@ TRAFFIC_FIGURES = (('train', 'saved_bytes'), ('train', 'saved_bytes_full_res'),
                    ('train', 'conv_ops_full_res'), ('train', 'pass_bytes'),
                    ('infer', 'passes_full_res'), ('infer', 'pass_bytes_full_res'),
                    ('infer', 'conv_ops_full_res'), ('infer', 'pass_bytes'),
-                   ('train', 'conv_bytes_full_res'), ('infer', 'conv_bytes_full_res'))
+                   ('train', 'conv_bytes_full_res'), ('infer', 'conv_bytes_full_res'),
+                   ('train', 'kernels'), ('infer', 'kernels'))
 
 
 def make_traffic_pairs(records, env):

@@ -28,6 +28,10 @@ Counted, for tensors whose last two dims are the step's full resolution
   cross memory too);
 - ``pass_bytes``: bytes of the distinct tensors every memory-bound operator
   reads and writes, at any resolution (the step's memory-bound traffic);
+- ``kernels``: every kernel of the step at any resolution (forward, losses
+  and backward; without the optimizer step, which runs one fused kernel
+  per group of parameters on CUDA but one per parameter on the CPU), each
+  a launch (the GPU's fixed cost per kernel);
 - ``sources_full_res``: the full-resolution passes by kernel and source,
   ``'<kernel> @ <file>:<line> (<function>)'`` for the innermost Python
   frame outside torch that called it (forward), ``'<kernel> @ backward of
@@ -54,9 +58,9 @@ _COMPUTE_OPS = {'convolution', 'convolution_backward', 'mm', 'addmm', 'bmm', 'ba
 # allocations that launch no kernel (no fill): neither passes nor bytes
 _ALLOC_OPS = {'empty', 'empty_like', 'empty_strided', 'new_empty', 'new_empty_strided',
               'empty_permuted'}
-# convolution op -> argument index of its weight and of its groups
-_CONV_ARGS = {'convolution': (1, 8), 'convolution_backward': (2, 9),
-              'conv2d_relu': (1, 6), 'conv2d_add_relu': (1, 7)}
+# convolution op -> argument index of its weight
+_CONV_WEIGHT = {'convolution': 1, 'convolution_backward': 2, 'conv2d_relu': 1,
+                'conv2d_add_relu': 1}
 
 
 def _tensors(tree):
@@ -87,12 +91,13 @@ def _key(t):
 
 def _is_depthwise(name, args):
     """A convolution (``aten.convolution``, its backward or a fused
-    conv + ReLU) whose every group has one input channel: a memory-bound
-    filter, like a blur or a Sobel operator."""
-    if name not in _CONV_ARGS:
-        return False
-    i_weight, i_groups = _CONV_ARGS[name]
-    return args[i_groups] > 1 and args[i_weight].shape[1] == 1
+    conv + ReLU) whose weight has one channel per group in its second
+    dimension (one input channel per group; for a transposed convolution,
+    one output channel per group): a memory-bound filter, like a blur, a
+    Sobel operator or a bilinear enlargement, whatever the number of groups
+    (a single-channel map filtered by one kernel, ``groups=1``, is one
+    too)."""
+    return name in _CONV_WEIGHT and args[_CONV_WEIGHT[name]].shape[1] == 1
 
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -133,6 +138,8 @@ class _TrafficCounter:
         self.conv_ops = 0
         self.conv_bytes = 0
         self.all_pass_bytes = 0
+        self.kernels = 0
+        self.in_optimizer = False
         self.ops = {}
         self.sources = {}
         self._saved = {}
@@ -140,6 +147,8 @@ class _TrafficCounter:
     def record_op(self, func, args, kwargs, out):
         if func.is_view or func.overloadpacket.__name__ in _ALLOC_OPS:
             return
+        if not self.in_optimizer and func.namespace != 'profiler':  # record_function: no kernel
+            self.kernels += 1
         tensors = {_key(t): t for t in _tensors((args, kwargs)) + _tensors(out)}
         full = {k: t for k, t in tensors.items() if _is_full_res(t, self.size)}
         name = func.overloadpacket.__name__
@@ -165,7 +174,7 @@ class _TrafficCounter:
     def result(self, training):
         out = dict(passes_full_res=self.passes, pass_bytes_full_res=self.pass_bytes,
                    conv_ops_full_res=self.conv_ops, conv_bytes_full_res=self.conv_bytes,
-                   pass_bytes=self.all_pass_bytes,
+                   pass_bytes=self.all_pass_bytes, kernels=self.kernels,
                    ops_full_res=dict(sorted(self.ops.items(), key=lambda kv: -kv[1])),
                    sources_full_res=dict(sorted(self.sources.items(),
                                                 key=lambda kv: (-kv[1], kv[0]))))
@@ -211,8 +220,22 @@ def count_traffic(fn, size, training):
 
     hooks = (torch.autograd.graph.saved_tensors_hooks(counter.pack, lambda t: t)
              if training else contextlib.nullcontext())
-    with hooks, Mode():
-        fn()
+
+    def optimizer_step(running):
+        def hook(*_):
+            counter.in_optimizer = running
+        return hook
+
+    from torch.optim.optimizer import (register_optimizer_step_post_hook,
+                                       register_optimizer_step_pre_hook)
+    handles = (register_optimizer_step_pre_hook(optimizer_step(True)),
+               register_optimizer_step_post_hook(optimizer_step(False)))
+    try:
+        with hooks, Mode():
+            fn()
+    finally:
+        for handle in handles:
+            handle.remove()
     return counter.result(training)
 
 
@@ -244,6 +267,7 @@ def traffic_method():
             'convolution with a fused bias/add/ReLU epilogue is one dense-convolution '
             'kernel) that read or write a full-resolution tensor; bytes: the distinct '
             'full-resolution tensors they touch (all bytes: every memory-bound kernel, '
-            'any resolution); conv bytes: the distinct '
+            'any resolution); kernels: every kernel at any resolution, without the '
+            'optimizer step; conv bytes: the distinct '
             'full-resolution tensors dense convolutions read and write; saved: '
             'distinct tensors autograd keeps for the backward pass (no optimizer state)')
