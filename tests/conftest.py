@@ -18,6 +18,14 @@ def _mmseg_scope():
     register_all_modules(init_default_scope=True)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_constants():
+    """Every test builds the cached filter banks and weights afresh (a
+    mutation run forks after a first run has filled the cache)."""
+    from mmgscnn.models.utils.constants import clear_constants
+    clear_constants()
+
+
 @pytest.fixture(scope='session')
 def synthetic_data(tmp_path_factory):
     """SyntheticStreet written once per session: 10 train + 4 val images at

@@ -24,21 +24,18 @@ def as_two_class(logits: Tensor) -> Tensor:
     return torch.cat([torch.zeros_like(logits), logits], dim=1)
 
 
-def _full_conv1d(a: Tensor, b: Tensor) -> Tensor:
-    return F.conv1d(a.view(1, 1, -1), b.flip(0).view(1, 1, -1),
-                    padding=b.numel() - 1).view(-1)
-
-
 def sobel_kernels(sigma: float, device, dtype) -> tuple:
-    d = torch.arange(-1, 2, device=device, dtype=dtype)
-    s = (2 - d.abs()) / 4
+    """(smooth, derivative): [1, 2, 1] / 4 and [-1, 0, 1], each convolved
+    (numpy, float64) with a normalised Gaussian of radius ceil(2 sigma)."""
+    import numpy as np
+    s, d = np.array([1.0, 2.0, 1.0]) / 4, np.array([-1.0, 0.0, 1.0])
     if sigma > 0:
-        r = max(1, math.ceil(2 * sigma))
-        t = torch.arange(-r, r + 1, device=device, dtype=dtype)
-        g = torch.exp(-t * t / (2 * sigma * sigma))
-        g = g / g.sum()
-        s, d = _full_conv1d(g, s), _full_conv1d(g, d)
-    return s, d
+        t = np.arange(-max(1, math.ceil(2 * sigma)), max(1, math.ceil(2 * sigma)) + 1)
+        g = np.exp(-t * t / (2.0 * sigma * sigma))
+        g /= g.sum()
+        s, d = np.convolve(g, s), np.convolve(g, d)
+    return (torch.tensor(s, device=device, dtype=dtype),
+            torch.tensor(d, device=device, dtype=dtype))
 
 
 def gumbel_softmax(logits: Tensor, tau: float, dim: int = 1, eps: float = 1e-6) -> Tensor:

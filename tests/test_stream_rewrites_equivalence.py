@@ -330,3 +330,68 @@ def test_gated_spatial_conv_keeps_no_gated_product_for_backward():
     gcl.load_state_dict(state)
     assert_all_close(new, grads([ref.gated_spatial_conv(gcl, x, gate)], params))
     assert out.shape == (2, 4, 9, 11)
+
+
+@pytest.mark.parametrize('sizes, stride, expected', [
+    # the gates first, then the stream's features (6 channels)
+    ([(8, 12)] * 3, 1, [3, 6]),                    # one level size: the gates together
+    ([(8, 12), (4, 6), (4, 6)], 1, [1, 2, 6]),      # two sizes: two enlargements
+    ([(8, 12), (4, 6), (2, 3)], 1, [1, 1, 1, 6]),
+    ([(8, 12)] * 3, 4, []),                        # the gates at the output size already
+])
+def test_gates_of_one_resolution_are_enlarged_together(monkeypatch, sizes, stride, expected):
+    """One enlargement per gate resolution (its channels: the gates), the
+    same outputs and gradients as the frozen stream (which enlarges every
+    gate on its own), also under gradient checkpointing."""
+    calls = []
+    enlarge = stream_module.upsample_bilinear
+
+    def counting(x, size, align_corners=False):
+        calls.append(x.shape[1])
+        return enlarge(x, size, align_corners)
+
+    torch.manual_seed(0)
+    for with_cp in (False, True):
+        stream = ShapeStream(TINY_CHANNELS, channels=(8, 6, 4, 4), stride=stride,
+                             with_cp=with_cp)
+        stream.init_weights()
+        stream = stream.double().train()
+        g = torch.Generator().manual_seed(1)
+        feats = [torch.randn(2, c, *s, generator=g, dtype=D, requires_grad=True)
+                 for c, s in zip(TINY_CHANNELS, [(8, 12)] + sizes)]
+        image = torch.rand(2, 3, 32, 48, dtype=D) * 255
+        inputs = feats + list(stream.parameters())
+        before = {k: v.clone() for k, v in stream.state_dict().items()}
+        calls.clear()
+        monkeypatch.setattr(stream_module, 'upsample_bilinear', counting)
+        outs = stream(feats, image)
+        monkeypatch.setattr(stream_module, 'upsample_bilinear', enlarge)
+        assert calls == expected
+        new = grads(outs, inputs)
+        stream.load_state_dict(before)
+        expected_outs = ref.shape_stream(stream, feats, image, cuda_path=False)
+        for a, b in zip(outs, expected_outs):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+        assert_all_close(new, grads(expected_outs, inputs))
+
+
+def test_split_channels_views_and_joined_gradients():
+    from mmgscnn.models.shape_stream.shape_stream import split_channels
+    x = torch.randn(2, 3, 4, 5, dtype=D, requires_grad=True)
+    parts = split_channels(x)
+    assert len(parts) == 3 and all(p.shape == (2, 1, 4, 5) for p in parts)
+    assert all(p.data_ptr() == x[:, k:k + 1].data_ptr() for k, p in enumerate(parts))
+    # the middle channel unused: its gradient is zero
+    (parts[0] * 2 + parts[2].square()).sum().backward()
+    expected = torch.zeros_like(x)
+    expected[:, 0] = 2
+    expected[:, 2] = 2 * x[:, 2].detach()
+    torch.testing.assert_close(x.grad, expected, rtol=0, atol=0)
+    # one kernel joins the gradients: a concatenation, no accumulation
+    from mmgscnn.benchmark.traffic import count_traffic
+    y = torch.randn(2, 3, 4, 5, requires_grad=True)
+    out = count_traffic(lambda: sum(p.sum() for p in split_channels(y)).backward(),
+                        (4, 5), training=True)
+    assert out['ops_full_res'].get('cat') == 1 and 'add' not in out['ops_full_res']
+    with torch.no_grad():
+        assert [p.shape[1] for p in split_channels(y)] == [1, 1, 1]

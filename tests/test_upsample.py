@@ -54,8 +54,8 @@ def test_weights_built_afresh_are_exact_cached_and_not_inference_tensors(monkeyp
     """With an empty cache (mutation runs fork after the cache is filled),
     the weight is rebuilt: float64 values and gradients equal
     F.interpolate's, then the same tensor is served from the cache."""
-    from mmgscnn.models.utils import upsample
-    monkeypatch.setattr(upsample, '_WEIGHTS', {})
+    from mmgscnn.models.utils import constants, upsample
+    monkeypatch.setattr(constants, '_CACHE', {})
     for shape, factors in (((3, 4), (3, 2)), ((2, 5), (4, 3))):
         x = torch.randn(1, 2, *shape, dtype=torch.float64, requires_grad=True)
         size = (shape[0] * factors[0], shape[1] * factors[1])
@@ -67,7 +67,7 @@ def test_weights_built_afresh_are_exact_cached_and_not_inference_tensors(monkeyp
     w = upsample._tent_weight(3, 2, 2, torch.device('cpu'), torch.float64)
     assert w.shape == (2, 1, 5, 4) and not w.is_inference() and not w.requires_grad
     assert upsample._tent_weight(3, 2, 2, torch.device('cpu'), torch.float64) is w
-    assert upsample._WEIGHTS[(3, 2, 2, torch.device('cpu'), torch.float64)] is w
+    assert constants._CACHE[('tent_weight', 3, 2, 2, torch.device('cpu'), torch.float64)] is w
     x = torch.randn(1, 2, 3, 4)  # float32: a weight of its own, in float32
     assert upsample._tent_weight(2, 2, 2, x.device, x.dtype).dtype == torch.float32
     torch.testing.assert_close(enlarge_bilinear(x, 2, 2), F.interpolate(x, scale_factor=2,

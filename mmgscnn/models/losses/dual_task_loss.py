@@ -10,6 +10,7 @@ from torch import Tensor
 from mmseg.registry import MODELS
 from ..shape_stream.image_gradient import sobel_kernels
 from ..utils import upsample_bilinear
+from ..utils.constants import cached_constant
 from .utils import as_two_class, check_upcast, compute_dtype
 
 #: A per-class boundary magnitude above this is "on a boundary" (a hard edge
@@ -53,21 +54,26 @@ def _filter_bank(sobel_channels: int, sigma: float, device, dtype) -> tuple:
     ``_ON_BOUNDARY + _BIG * (ignored pixels in the window)``: the threshold
     of "on a boundary", out of reach near ignored pixels.
 
-    Returns weight (3 (c + 1), 1, K, K), bias (3 (c + 1),), radius K // 2.
+    Returns weight (3 (c + 1), 1, K, K), bias (3 (c + 1),), radius K // 2;
+    built once per arguments (:func:`cached_constant`: not to be modified).
     """
-    s, d = sobel_kernels(sigma, device, dtype)
-    k = s.numel()
-    c = sobel_channels
-    sobel = torch.stack([torch.outer(s, d), torch.outer(d, s), torch.zeros_like(
-        torch.outer(s, s))])                                      # (3, K, K)
-    gate = torch.stack([torch.full((k, k), _BIG, device=device, dtype=dtype),
-                        torch.zeros(k, k, device=device, dtype=dtype),
-                        torch.zeros(k, k, device=device, dtype=dtype)])
-    weight = torch.cat([sobel.repeat(c, 1, 1), gate]).unsqueeze(1)
-    bias = torch.zeros(3 * (c + 1), device=device, dtype=dtype)  # no host copy
-    bias[2:3 * c:3] = _EPS
-    bias[3 * c] = _ON_BOUNDARY
-    return weight, bias, k // 2
+    def build():
+        s, d = sobel_kernels(sigma, device, dtype)
+        k = s.numel()
+        c = sobel_channels
+        sobel = torch.stack([torch.outer(s, d), torch.outer(d, s), torch.zeros_like(
+            torch.outer(s, s))])                                      # (3, K, K)
+        gate = torch.stack([torch.full((k, k), _BIG, device=device, dtype=dtype),
+                            torch.zeros(k, k, device=device, dtype=dtype),
+                            torch.zeros(k, k, device=device, dtype=dtype)])
+        weight = torch.cat([sobel.repeat(c, 1, 1), gate]).unsqueeze(1)
+        bias = torch.zeros(3 * (c + 1), device=device, dtype=dtype)  # no host copy
+        bias[2:3 * c:3] = _EPS
+        bias[3 * c] = _ON_BOUNDARY
+        return weight, bias, k // 2
+
+    return cached_constant(('dual_task_filter_bank', sobel_channels, float(sigma),
+                            torch.device(device), dtype), build)
 
 
 def _cuda_paths(x: Tensor) -> bool:

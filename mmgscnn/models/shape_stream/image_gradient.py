@@ -12,6 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..utils.constants import cached_constant
+
 _TAN_22_5 = math.tan(math.pi / 8)
 
 
@@ -25,16 +27,22 @@ def sobel_kernels(sigma: float, device, dtype) -> tuple:
     """1-D kernels ``(smooth, derivative)`` of the Sobel operator divided by
     4 (``[1, 2, 1] / 4`` and ``[-1, 0, 1]``), each convolved with a Gaussian
     of std ``sigma`` pixels (radius ``ceil(2 sigma)``) when ``sigma > 0``.
-    Built with device ops, so no host-to-device copy."""
-    d = torch.arange(-1, 2, device=device, dtype=dtype)  # [-1, 0, 1]
-    s = (2 - d.abs()) / 4                                 # [1, 2, 1] / 4
-    if sigma > 0:
-        r = max(1, math.ceil(2 * sigma))
-        t = torch.arange(-r, r + 1, device=device, dtype=dtype)
-        g = torch.exp(-t * t / (2 * sigma * sigma))
-        g = g / g.sum()
-        s, d = _full_conv1d(g, s), _full_conv1d(g, d)
-    return s, d
+    Built with device ops (no host-to-device copy), once per ``sigma``,
+    device and dtype (:func:`~mmgscnn.models.utils.constants.cached_constant`:
+    the callers must not modify them in place)."""
+    def build():
+        d = torch.arange(-1, 2, device=device, dtype=dtype)  # [-1, 0, 1]
+        s = (2 - d.abs()) / 4                                 # [1, 2, 1] / 4
+        if sigma > 0:
+            r = max(1, math.ceil(2 * sigma))
+            t = torch.arange(-r, r + 1, device=device, dtype=dtype)
+            g = torch.exp(-t * t / (2 * sigma * sigma))
+            g = g / g.sum()
+            s, d = _full_conv1d(g, s), _full_conv1d(g, d)
+        return s, d
+
+    return cached_constant(('sobel_kernels', float(sigma), torch.device(device), dtype),
+                           build)
 
 
 def _sobel_pair(x: Tensor, s: Tensor, d: Tensor, scale: float = 1.0) -> Tensor:

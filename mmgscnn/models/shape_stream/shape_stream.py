@@ -41,6 +41,32 @@ def _channels_last_pays_off(x: Tensor) -> bool:
     return x.is_cuda
 
 
+class _SplitChannels(torch.autograd.Function):
+    """(N, K, H, W) -> K views (N, 1, H, W); backward: their gradients
+    joined by one concatenation (autograd would add K zero-padded copies)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor):
+        ctx.meta = (x.shape, x.dtype, x.device)
+        return tuple(x[:, k:k + 1] for k in range(x.shape[1]))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        shape, dtype, device = ctx.meta
+        one = (shape[0], 1, *shape[2:])
+        return torch.cat([torch.zeros(one, dtype=dtype, device=device) if g is None else g
+                          for g in grads], dim=1)
+
+
+def split_channels(x: Tensor) -> tuple:
+    """The channels of (N, K, H, W) as K maps (N, 1, H, W) (views), whose
+    gradients reach ``x`` in one concatenation."""
+    if (torch.is_grad_enabled() and x.requires_grad
+            and not torch.compiler.is_compiling()):  # Inductor fuses the slices itself
+        return _SplitChannels.apply(x)
+    return tuple(x[:, k:k + 1] for k in range(x.shape[1]))
+
+
 @MODELS.register_module()
 class ShapeStream(BaseModule):
     """Boundary stream at high resolution, gated by the regular stream.
@@ -85,7 +111,8 @@ class ShapeStream(BaseModule):
         with_cp: gradient checkpointing of every residual block and gated
             convolution (their inner activations are recomputed in the
             backward pass: less memory, more time; BN running statistics are
-            then updated twice per step, as with mmcv's ``with_cp``).
+            then updated twice per step, as with mmcv's ``with_cp``); the
+            enlarged one-channel gates are made before and kept.
         channels_last: run the stream's convolutions in the channels-last
             memory format on CUDA (what cuDNN's tensor-core kernels use, so no
             layout conversions around each convolution).
@@ -212,13 +239,39 @@ class ShapeStream(BaseModule):
     def _enlarge(self, x: Tensor, size) -> Tensor:
         return self._layout(upsample_bilinear(x, size, self.align_corners))
 
-    def _gated(self, i: int, x: Tensor, level: Tensor, size, extra: Optional[Tensor]) -> Tensor:
+    def _gate_maps(self, feats: Sequence[Tensor], size) -> list:
+        """The GCLs' gates: level ``gate_indices[i]`` reduced to one channel
+        by ``gate_convs[i]`` and enlarged to ``size``, (N, 1, H_s, W_s) each.
+        Gates from levels of the same resolution (e.g. the three of a
+        dilated ResNet, all at stride 8) are enlarged together, as the
+        channels of one map (:func:`split_channels`): one kernel instead of
+        one per gate, forward and backward. Same values."""
+        lows = [self.gate_convs[i](feats[level]) for i, level in enumerate(self.gate_indices)]
+        gates = [None] * len(lows)
+        groups = {}
+        for i, low in enumerate(lows):
+            if tuple(low.shape[-2:]) == tuple(size):
+                gates[i] = self._layout(low)
+            else:
+                groups.setdefault((tuple(low.shape[-2:]), low.dtype), []).append(i)
+        for members in groups.values():
+            if len(members) == 1:
+                gates[members[0]] = self._enlarge(lows[members[0]], size)
+                continue
+            # joined in the stream's layout at low resolution (the enlargement
+            # keeps it: no layout copy at full resolution)
+            joint = self._enlarge(self._layout(torch.cat([lows[i] for i in members], dim=1)),
+                                  size)
+            for i, gate in zip(members, split_channels(joint)):
+                gates[i] = gate
+        return gates
+
+    def _gated(self, i: int, x: Tensor, gate: Tensor, size, extra: Optional[Tensor]) -> Tensor:
         """Reduce ``x``, enlarge it if still below ``size``, join ``extra``
-        (stem features) and gate it with ``level`` (GCL ``i``)."""
+        (stem features) and gate it with ``gate`` (GCL ``i``)."""
         x = self.reduces[i](x)
         if tuple(x.shape[-2:]) != tuple(size):
             x = self._enlarge(x, size)
-        gate = self._enlarge(self.gate_convs[i](level), size)
         return self.gates[i](x, gate, extra)
 
     def image_inputs(self, image: Tensor, size, image_valid: Optional[Tensor] = None,
@@ -304,9 +357,10 @@ class ShapeStream(BaseModule):
                                  image_valid, pixel_affine)
         grad = buf[:, 3:4]
         stem = None if self.stem is None else self._stem(buf, x.dtype)
-        for i, level in enumerate(self.gate_indices):
+        gates = self._gate_maps(feats, size)
+        for i in range(len(self.gate_indices)):
             x = self._maybe_checkpoint(self.blocks[i], x)
-            x = self._maybe_checkpoint(self._gated, i, x, feats[level], size,
+            x = self._maybe_checkpoint(self._gated, i, x, gates[i], size,
                                        stem if i == 0 else None)
         logits = self.classifier(x)
         fused = torch.sigmoid(self.fuse(torch.cat([torch.sigmoid(logits),

@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# (s_h, s_w, channels, device, dtype) -> depthwise weight (C, 1, K_h, K_w)
-_WEIGHTS = {}
+from .constants import cached_constant
 
 
 def tent_taps(s: int) -> list:
@@ -35,19 +34,14 @@ def tent_taps(s: int) -> list:
 
 def _tent_weight(s_h: int, s_w: int, channels: int, device, dtype) -> Tensor:
     """The (C, 1, K_h, K_w) depthwise weight, made once per device and dtype
-    (a constant: no gradient; rebuilt in the graph while compiling)."""
-    key = (s_h, s_w, channels, device, dtype)
-    cached = None if torch.compiler.is_compiling() else _WEIGHTS.get(key)
-    if cached is not None:
-        return cached
-    with torch.inference_mode(False), torch.no_grad():
+    (a constant: no gradient; :func:`.constants.cached_constant`)."""
+    def build():
         taps_h = torch.tensor(tent_taps(s_h), dtype=torch.float64)
         taps_w = torch.tensor(tent_taps(s_w), dtype=torch.float64)
         weight = (taps_h[:, None] * taps_w[None, :]).expand(channels, 1, -1, -1)
-        weight = weight.to(device=device, dtype=dtype).contiguous()
-    if not torch.compiler.is_compiling():
-        _WEIGHTS[key] = weight
-    return weight
+        return weight.to(device=device, dtype=dtype).contiguous()
+
+    return cached_constant(('tent_weight', s_h, s_w, channels, device, dtype), build)
 
 
 def enlarge_bilinear(x: Tensor, s_h: int, s_w: int) -> Tensor:
