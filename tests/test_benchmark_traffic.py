@@ -272,3 +272,18 @@ def test_tool_traffic_only(tmp_path):
         assert rec['train'] == {} and rec['infer'] == {}
     assert 'full-resolution traffic' in md.read_text()
     assert '--traffic-only: no timing' in md.read_text()
+
+
+def test_saved_tensors_stay_alive_until_the_count_ends():
+    """A saved tensor freed early cannot lend its address to a later one
+    (which the count would then take for the same tensor): the counter
+    holds what autograd saved until its result is read."""
+    import weakref
+    from mmgscnn.benchmark.traffic import _TrafficCounter
+    counter = _TrafficCounter(FULL)
+    t = torch.randn(1, 2, *FULL)
+    ref = weakref.ref(t)
+    counter.pack(t)
+    del t
+    assert ref() is not None
+    assert counter.result(training=True)['saved_bytes_full_res'] == 2 * 64 * 4

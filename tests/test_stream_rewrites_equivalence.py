@@ -339,10 +339,12 @@ def test_gated_spatial_conv_keeps_no_gated_product_for_backward():
     ([(8, 12), (4, 6), (2, 3)], 1, [1, 1, 1, 6]),
     ([(8, 12)] * 3, 4, []),                        # the gates at the output size already
 ])
-def test_gates_of_one_resolution_are_enlarged_together(monkeypatch, sizes, stride, expected):
-    """One enlargement per gate resolution (its channels: the gates), the
-    same outputs and gradients as the frozen stream (which enlarges every
-    gate on its own), also under gradient checkpointing."""
+def test_gates_of_one_resolution_are_enlarged_together(monkeypatch, sizes, stride, expected,
+                                                      code_path):
+    """One enlargement per gate resolution (its channels: the gates, each
+    a contiguous plane per image), the same outputs and gradients as the
+    frozen stream (which enlarges every gate on its own), also under
+    gradient checkpointing."""
     calls = []
     enlarge = stream_module.upsample_bilinear
 
@@ -368,8 +370,13 @@ def test_gates_of_one_resolution_are_enlarged_together(monkeypatch, sizes, strid
         monkeypatch.setattr(stream_module, 'upsample_bilinear', enlarge)
         assert calls == expected
         new = grads(outs, inputs)
+        if expected and expected[0] == 3:
+            with torch.no_grad():
+                gates = stream._gate_maps(feats, (32, 48))
+            assert all(g.shape == (2, 1, 32, 48) and g[1, 0].is_contiguous()
+                       and g.stride()[1] == 32 * 48 for g in gates)
         stream.load_state_dict(before)
-        expected_outs = ref.shape_stream(stream, feats, image, cuda_path=False)
+        expected_outs = ref.shape_stream(stream, feats, image, cuda_path=code_path)
         for a, b in zip(outs, expected_outs):
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
         assert_all_close(new, grads(expected_outs, inputs))
@@ -395,3 +402,10 @@ def test_split_channels_views_and_joined_gradients():
     assert out['ops_full_res'].get('cat') == 1 and 'add' not in out['ops_full_res']
     with torch.no_grad():
         assert [p.shape[1] for p in split_channels(y)] == [1, 1, 1]
+    # the joined gradient is written in the input's layout
+    for layout in (torch.contiguous_format, torch.channels_last):
+        z = torch.randn(2, 3, 4, 5).contiguous(memory_format=layout).requires_grad_(True)
+        g, = torch.autograd.grad(sum((p * (k + 1)).sum()
+                                     for k, p in enumerate(split_channels(z))), z)
+        assert g.is_contiguous(memory_format=layout)
+        torch.testing.assert_close(g, torch.arange(1.0, 4.0).view(1, 3, 1, 1).expand_as(z))

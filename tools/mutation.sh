@@ -30,7 +30,7 @@ TABLE="
 gcl|$M/shape_stream/gated_spatial_conv.py|$T/test_gated_spatial_conv.py $F $T/test_norm_conv.py::test_gcl_keeps_no_normalised_copy_of_its_input $GT::test_equals_the_modules $GT::test_one_full_resolution_pass_fewer
 image_gradient|$M/shape_stream/image_gradient.py|$T/test_image_gradient.py $F
 boundary_targets|$M/shape_stream/boundary_targets.py|$T/test_boundary_targets.py $LOSS_TESTS
-shape_stream|$M/shape_stream/shape_stream.py|$T/test_shape_stream.py $F
+shape_stream|$M/shape_stream/shape_stream.py|$T/test_shape_stream.py $F $T/test_stream_rewrites_equivalence.py
 norm_conv|$M/shape_stream/norm_conv.py|$T/test_norm_conv.py $T/test_recomputing_block.py $GT::test_equals_the_modules
 gcl_training|$M/shape_stream/gcl_training.py|$GT::test_equals_the_modules $GT::test_gradcheck $GT::test_applies_only_where_exact $GT::test_a_frozen_norm_bias_gets_no_gradient_the_scale_does $GT::test_one_full_resolution_pass_fewer $T/test_norm_conv.py
 recomputing_block|$M/shape_stream/recomputing_block.py|$T/test_recomputing_block.py
@@ -40,6 +40,7 @@ attention_loss|$M/losses/boundary_attention_loss.py|$T/test_boundary_attention_l
 dual_task_loss|$M/losses/dual_task_loss.py|$T/test_dual_task_loss.py $LOSS_TESTS
 loss_utils|$M/losses/utils.py|$T/test_boundary_attention_loss.py $T/test_dual_task_loss.py $LOSS_TESTS
 upsample|$M/utils/upsample.py|$T/test_upsample.py $T/test_stream_rewrites_equivalence.py
+constants|$M/utils/constants.py|$T/test_constants.py $T/test_upsample.py
 gated_shape_head|$M/decode_heads/gated_shape_head.py|$T/test_gated_shape_head.py $T/test_loss_rewrites_equivalence.py $F
 segmentors|$M/segmentors/*.py|$T/test_gscnn_encoder_decoder.py $T/test_gscnn_tta_model.py $T/test_gscnn_tta_values.py
 boundary_fscore|$E/boundary_fscore.py|$T/test_boundary_fscore.py $T/test_boundary_fscore_fast.py

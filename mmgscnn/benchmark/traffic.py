@@ -168,7 +168,10 @@ class _TrafficCounter:
         self.sources[key] = self.sources.get(key, 0) + 1
 
     def pack(self, t):
-        self._saved.setdefault(_key(t), (_nbytes(t), _is_full_res(t, self.size)))
+        # the tensor itself is held until the count ends: a saved tensor freed
+        # early (its part of the graph dropped) cannot lend its address to a
+        # later one, which would then be taken for the same tensor
+        self._saved.setdefault(_key(t), (_nbytes(t), _is_full_res(t, self.size), t))
         return t
 
     def result(self, training):
@@ -179,8 +182,8 @@ class _TrafficCounter:
                    sources_full_res=dict(sorted(self.sources.items(),
                                                 key=lambda kv: (-kv[1], kv[0]))))
         if training:
-            out['saved_bytes'] = sum(n for n, _ in self._saved.values())
-            out['saved_bytes_full_res'] = sum(n for n, full in self._saved.values() if full)
+            out['saved_bytes'] = sum(n for n, _, _ in self._saved.values())
+            out['saved_bytes_full_res'] = sum(n for n, full, _ in self._saved.values() if full)
         return out
 
 

@@ -43,19 +43,22 @@ def _channels_last_pays_off(x: Tensor) -> bool:
 
 class _SplitChannels(torch.autograd.Function):
     """(N, K, H, W) -> K views (N, 1, H, W); backward: their gradients
-    joined by one concatenation (autograd would add K zero-padded copies)."""
+    joined by one concatenation, written in ``x``'s layout (autograd would
+    add K zero-padded copies; the gradient of an unused view arrives as
+    zeros)."""
 
     @staticmethod
     def forward(ctx, x: Tensor):
-        ctx.meta = (x.shape, x.dtype, x.device)
+        ctx.layout = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
+                      and not x.is_contiguous() else torch.contiguous_format)
         return tuple(x[:, k:k + 1] for k in range(x.shape[1]))
 
     @staticmethod
     def backward(ctx, *grads):
-        shape, dtype, device = ctx.meta
-        one = (shape[0], 1, *shape[2:])
-        return torch.cat([torch.zeros(one, dtype=dtype, device=device) if g is None else g
-                          for g in grads], dim=1)
+        n, _, h, w = grads[0].shape
+        out = torch.empty((n, len(grads), h, w), dtype=grads[0].dtype,
+                          device=grads[0].device, memory_format=ctx.layout)
+        return torch.cat(grads, dim=1, out=out)
 
 
 def split_channels(x: Tensor) -> tuple:
@@ -244,8 +247,8 @@ class ShapeStream(BaseModule):
         by ``gate_convs[i]`` and enlarged to ``size``, (N, 1, H_s, W_s) each.
         Gates from levels of the same resolution (e.g. the three of a
         dilated ResNet, all at stride 8) are enlarged together, as the
-        channels of one map (:func:`split_channels`): one kernel instead of
-        one per gate, forward and backward. Same values."""
+        channels of one planar map (:func:`split_channels`): one kernel
+        instead of one per gate, forward and backward. Same values."""
         lows = [self.gate_convs[i](feats[level]) for i, level in enumerate(self.gate_indices)]
         gates = [None] * len(lows)
         groups = {}
@@ -258,10 +261,10 @@ class ShapeStream(BaseModule):
             if len(members) == 1:
                 gates[members[0]] = self._enlarge(lows[members[0]], size)
                 continue
-            # joined in the stream's layout at low resolution (the enlargement
-            # keeps it: no layout copy at full resolution)
-            joint = self._enlarge(self._layout(torch.cat([lows[i] for i in members], dim=1)),
-                                  size)
+            # planar (NCHW): each gate a contiguous plane per image, read by
+            # the GCL's concatenation as a separate gate would be
+            joint = upsample_bilinear(torch.cat([lows[i] for i in members], dim=1).contiguous(),
+                                      size, self.align_corners)
             for i, gate in zip(members, split_channels(joint)):
                 gates[i] = gate
         return gates
