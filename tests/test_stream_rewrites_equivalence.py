@@ -339,8 +339,9 @@ def test_gated_spatial_conv_keeps_no_gated_product_for_backward():
     ([(8, 12), (4, 6), (2, 3)], 1, [1, 1, 1, 6]),
     ([(8, 12)] * 3, 4, []),                        # the gates at the output size already
 ])
+@pytest.mark.parametrize('align_corners', [False, True])
 def test_gates_of_one_resolution_are_enlarged_together(monkeypatch, sizes, stride, expected,
-                                                      code_path):
+                                                      code_path, align_corners):
     """One enlargement per gate resolution (its channels: the gates, each
     a contiguous plane per image), the same outputs and gradients as the
     frozen stream (which enlarges every gate on its own), also under
@@ -355,7 +356,7 @@ def test_gates_of_one_resolution_are_enlarged_together(monkeypatch, sizes, strid
     torch.manual_seed(0)
     for with_cp in (False, True):
         stream = ShapeStream(TINY_CHANNELS, channels=(8, 6, 4, 4), stride=stride,
-                             with_cp=with_cp)
+                             with_cp=with_cp, align_corners=align_corners)
         stream.init_weights()
         stream = stream.double().train()
         g = torch.Generator().manual_seed(1)
@@ -402,9 +403,13 @@ def test_split_channels_views_and_joined_gradients():
     assert out['ops_full_res'].get('cat') == 1 and 'add' not in out['ops_full_res']
     with torch.no_grad():
         assert [p.shape[1] for p in split_channels(y)] == [1, 1, 1]
-    # the joined gradient is written in the input's layout
-    for layout in (torch.contiguous_format, torch.channels_last):
-        z = torch.randn(2, 3, 4, 5).contiguous(memory_format=layout).requires_grad_(True)
+    # the joined gradient is written in the input's layout (channels-last or,
+    # for any other, contiguous)
+    w = torch.randn(2, 3, 5, 4).transpose(2, 3)
+    for z, layout in ((torch.randn(2, 3, 4, 5), torch.contiguous_format),
+                      (torch.randn(2, 3, 4, 5).contiguous(memory_format=torch.channels_last),
+                       torch.channels_last), (w, torch.contiguous_format)):
+        z.requires_grad_(True)
         g, = torch.autograd.grad(sum((p * (k + 1)).sum()
                                      for k, p in enumerate(split_channels(z))), z)
         assert g.is_contiguous(memory_format=layout)
